@@ -1,0 +1,52 @@
+"""Atomic writes: a reader never sees a half-written output under its final name."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+
+def temp_sibling(path: Path) -> Path:
+    """A hidden temporary name in the same folder (same filesystem, so rename is atomic)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path to write; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8"):
+    """open() that writes to a temporary file and renames it into place on success."""
+    if "b" in mode:
+        encoding = None
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=encoding, newline="\n" if encoding else None) as handle:
+            yield handle
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically, pretty-printed with sorted keys so that reruns give the same bytes."""
+    with atomic_open(path) as handle:
+        json.dump(obj, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
+
+
+def read_json(path: Path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)

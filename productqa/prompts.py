@@ -1,0 +1,40 @@
+"""Prompt text lives in prompts/ as plain files; this module reads it and picks from it."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from productqa.errors import UserError
+from productqa.paths import PROMPTS
+
+
+def read_system_prompt(path: Path = PROMPTS / "system.txt") -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise UserError(f"cannot read the system prompt {path}: {err.strerror}") from None
+
+
+def read_question_templates(folder: Path = PROMPTS) -> list[str]:
+    """Every non-comment line of prompts/questions_*.txt, in file-name order (English, Portuguese)."""
+    templates = []
+    for path in sorted(Path(folder).glob("questions_*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                if "{title}" not in line:
+                    raise UserError(f"{path}: the template {line!r} has no {{title}} placeholder")
+                templates.append(line)
+    if not templates:
+        raise UserError(f"no question templates found in {folder}/questions_*.txt")
+    return templates
+
+
+def pick_template(templates: list[str], uid: str, seed: int) -> str:
+    """The same (uid, seed) always gets the same phrasing, whatever else is in the file."""
+    digest = hashlib.blake2b(uid.encode(), digest_size=8, key=str(seed).encode()).digest()
+    return templates[int.from_bytes(digest, "big") % len(templates)]
+
+
+def question_for(title: str, uid: str, templates: list[str], seed: int) -> str:
+    return pick_template(templates, uid, seed).replace("{title}", title)

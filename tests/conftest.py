@@ -1,0 +1,24 @@
+import json
+from pathlib import Path
+
+import pytest
+
+
+def write_lines(path: Path, lines) -> Path:
+    """Write raw lines (str records are JSON-encoded dicts or literal text; bytes are written as-is)."""
+    with open(path, "wb") as handle:
+        for line in lines:
+            if isinstance(line, dict):
+                line = json.dumps(line)
+            handle.write(line if isinstance(line, bytes) else line.encode("utf-8"))
+            handle.write(b"\n")
+    return path
+
+
+def record(uid="0001", title="The Quiet Harbor", content="A long enough description of a quiet harbor town."):
+    return {"uid": uid, "title": title, "content": content, "target_ind": [1], "target_rel": [1.0]}
+
+
+@pytest.fixture
+def make_input(tmp_path):
+    return lambda lines, name="trn.json": write_lines(tmp_path / name, lines)

@@ -1,0 +1,70 @@
+import pytest
+
+from productqa.clean import cap_length, clean_description, clean_text, decode_entities, junk_reason
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("it&#8217;s", "it’s"),                       # numeric
+    ("&#x201C;quoted&#x201D;", "“quoted”"),       # hex
+    ("1&ndash;2 &amp; caf&eacute;", "1–2 & café"),  # named
+    ("it&amp;#8217;s", "it’s"),                   # escaped twice
+    ("&amp;amp;amp;", "&"),                       # escaped three times
+    ("no entities", "no entities"),
+])
+def test_entities_are_decoded_repeatedly(raw, expected):
+    assert decode_entities(raw) == expected
+
+
+def test_tags_are_stripped_and_blocks_become_spaces():
+    assert clean_text("<p>One<br/>two</p><ul><li>a</li><li>b</li></ul> <b>bold</b>") == "One two a b bold"
+
+
+def test_escaped_tags_are_stripped_too():
+    assert clean_text("&lt;b&gt;Bold&lt;/b&gt; text") == "Bold text"
+
+
+def test_comparisons_are_not_mistaken_for_tags():
+    assert clean_text("size < 5 and > 2") == "size < 5 and > 2"
+
+
+def test_whitespace_and_invisible_characters_are_normalised():
+    assert clean_text("  a\u00a0b\u200bc\t\r\nd\x07e  ") == "a bc d e"
+
+
+def test_unicode_text_stays_intact():
+    text = "Ação, 東京, ½ cup, naïve™"
+    assert clean_text(text) == text
+    assert clean_text("e\u0301") == "é"  # NFC composes
+
+
+@pytest.mark.parametrize("raw", [
+    "A fine book. --This text refers to the Hardcover edition.",
+    "A fine book. This text refers to the Kindle edition.",
+    "A fine book. --This text refers to an out of print or unavailable edition of this title.",
+    "Product Description A fine book.",
+])
+def test_boilerplate_is_removed(raw):
+    assert clean_description(raw) in ("A fine book.",)
+
+
+def test_cap_cuts_at_a_sentence_end():
+    text = "First sentence here. Second one is longer than that. Third never fits in the cap at all."
+    assert cap_length(text, 60) == "First sentence here. Second one is longer than that."
+    assert cap_length(text, 1000) == text
+
+
+def test_cap_without_sentence_end_cuts_at_a_word():
+    capped = cap_length("word " * 50, 32)
+    assert capped.endswith("…") and len(capped) <= 33 and "wor…" not in capped
+
+
+@pytest.mark.parametrize("description, reason", [
+    ("", "empty_content"),
+    ("Too short.", "short_content"),
+    ("1234567890 1234567890 1234567890 123", "junk_content"),
+    ("http://www.example.com/some/very/long/path/page.html", "junk_content"),
+    ("The Quiet Harbor of Many Long Winters", "junk_content"),  # only repeats the title
+    ("A long enough description of a quiet harbor town.", None),
+])
+def test_junk_reasons(description, reason):
+    assert junk_reason(description, "The Quiet Harbor of Many Long Winters", min_chars=30) == reason
