@@ -16,17 +16,21 @@ _ANY_TAG = re.compile(r"<\s*/?\s*[a-z][a-z0-9]*\b[^<>]{0,500}>", re.I)
 
 # --- characters ---------------------------------------------------------------------------------
 # Zero-width and BOM characters vanish; control characters become spaces (\s covers NBSP & co).
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_WHITESPACE = re.compile(r"\s+")
+_NOT_LETTER = re.compile(r"[\W\d_]+")
+_ASCII_NOT_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
 
 # --- boilerplate --------------------------------------------------------------------------------
+# (cheap substring that must be present, pattern): the substring test skips the regex on most rows.
 _BOILERPLATE = [
     # "--This text refers to the Hardcover edition." / "...an out of print or unavailable edition of this title."
-    re.compile(r"(?:-{1,3}\s*)?This text refers to (?:the |an? )?[^.]{0,80}?edition(?: of this title)?\s*\.?", re.I),
-    re.compile(r"\bSee all (?:Editorial Reviews|Product Description)\b\.?", re.I),
-    re.compile(r"^(?:Product Description|Book Description|Amazon\.com Review|Review)\s*[:\-]?\s+", re.I),
+    ("efers to", re.compile(r"(?:-{1,3}\s*)?This text refers to (?:the |an? )?[^.]{0,80}?edition(?: of this title)?\s*\.?", re.I)),
+    ("Editorial", re.compile(r"\bSee all Editorial Reviews\b\.?", re.I)),
+    ("escription", re.compile(r"\bSee all Product Description\b\.?", re.I)),
 ]
+# A label that opens the text: "Product Description The story of ...".
+_LEADING_LABEL = re.compile(r"(?:Product Description|Book Description|Amazon\.com Review|Review)\s*[:\-]?\s+", re.I)
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s)")
 _URL_ONLY = re.compile(r"(?:https?://|www\.)\S+", re.I)
@@ -54,16 +58,22 @@ def strip_tags(text: str) -> str:
 
 def normalize_unicode(text: str) -> str:
     """NFC (not NFKC: 'é', '½' and '™' stay as written), no invisible or control characters."""
-    return _CONTROL.sub(" ", unicodedata.normalize("NFC", text).translate(_INVISIBLE))
+    if text.isascii():
+        return text if text.isprintable() else _CONTROL.sub(" ", text)
+    return _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text)))
 
 
 def normalize_whitespace(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
+    """Runs of any unicode whitespace (NBSP, line separators, tabs, newlines) -> one space."""
+    return " ".join(text.split())
 
 
 def remove_boilerplate(text: str) -> str:
-    for pattern in _BOILERPLATE:
-        text = pattern.sub(" ", text)
+    if label := _LEADING_LABEL.match(text):
+        text = text[label.end():]
+    for needle, pattern in _BOILERPLATE:
+        if needle in text:
+            text = pattern.sub(" ", text)
     return normalize_whitespace(text)
 
 
@@ -94,8 +104,12 @@ def junk_reason(description: str, title: str, min_chars: int) -> str | None:
         return "empty_content"
     if len(description) < min_chars:
         return "short_content"
-    letters = sum(ch.isalpha() for ch in description)
-    if letters < 0.5 * len(description) or _URL_ONLY.fullmatch(description):
+    head = description[:300]  # junk shows in its first few hundred characters; long text is rarely junk
+    if head.isascii():
+        letters = len(head.encode().translate(None, _ASCII_NOT_LETTERS))
+    else:
+        letters = len(head) - len("".join(_NOT_LETTER.findall(head)))
+    if letters < 0.5 * len(head) or _URL_ONLY.fullmatch(description):
         return "junk_content"
     if description.casefold().rstrip(".") == title.casefold().rstrip("."):
         return "junk_content"

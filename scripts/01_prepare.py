@@ -38,11 +38,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from productqa.meta import write_meta
-    from productqa.prepare import CleanSettings, prepare
+    from productqa.prepare import prepare
 
     stats = prepare(args.input, args.out, max_records=args.max_records, val_size=args.val_size,
                     test_size=args.test_size, seed=args.seed, workers=args.workers,
-                    settings=CleanSettings(min_chars=args.min_chars, max_chars=args.max_chars))
+                    min_chars=args.min_chars, max_chars=args.max_chars)
     write_meta(args.out / "meta.json", "prepare", args, stats=stats)
     dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items()) or "none"
     print(f"read {stats['read']:,} records, kept {stats['kept']:,} "

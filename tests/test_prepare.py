@@ -144,3 +144,12 @@ def test_truncated_gzip_is_one_sentence(tmp_path):
     with pytest.raises(UserError, match="truncated"):
         prepare(source, tmp_path / "out", progress=False)
     assert not (tmp_path / "out" / "train.jsonl").exists()  # nothing half-written under its final name
+
+
+@pytest.mark.parametrize("text", ['plain', 'quo"tes \\ back', "new\nline\ttab", "ünï “code” 東京 \u2028", "\x01ctl"])
+def test_conversation_line_is_exactly_json(text):
+    from productqa.prepare import conversation_line
+
+    row = {"id": "u" + text, "title": text, "conversations": [{"from": "human", "value": "Q " + text},
+                                                               {"from": "gpt", "value": text}]}
+    assert conversation_line("u" + text, text, "Q " + text, text) == json.dumps(row, ensure_ascii=False) + "\n"
