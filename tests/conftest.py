@@ -22,3 +22,22 @@ def record(uid="0001", title="The Quiet Harbor", content="A long enough descript
 @pytest.fixture
 def make_input(tmp_path):
     return lambda lines, name="trn.json": write_lines(tmp_path / name, lines)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny Gemma 3 checkpoint folder (random weights, real tokenizer), made once per session."""
+    from tests.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-gemma3"))
+
+
+@pytest.fixture(scope="session")
+def prepared_sample(tmp_path_factory):
+    """data/sample/trn.json prepared into a temporary folder (train/val/test + catalog)."""
+    from productqa.paths import SAMPLE_DATA
+    from productqa.prepare import prepare
+
+    out = tmp_path_factory.mktemp("processed")
+    prepare(SAMPLE_DATA, out, progress=False, workers=1)
+    return out

@@ -1,0 +1,30 @@
+# productqa: two commands on a fresh machine.
+#   make demo   set up .venv, then run the whole pipeline on the bundled sample and base model
+#   make test   set up .venv with the test extras, then run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export UNSLOTH_SKIP_TORCHVISION_CHECK := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup setup-test demo test test-fast bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+setup-test:
+	@bash scripts/setup.sh --test
+
+demo: setup
+	$(PY) scripts/01_prepare.py
+
+test: setup-test
+	$(PY) -m pytest
+
+test-fast: setup-test
+	$(PY) -m pytest -m "not slow"
+
+bench: setup
+	$(PY) bench/prepare_bench.py
+
+clean:
+	rm -rf data/processed runs export/*/ export/latest

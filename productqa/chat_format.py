@@ -1,0 +1,43 @@
+"""One conversation format for training, evaluation, export and chat.
+
+The prepared rows are ShareGPT ("human"/"gpt"); models take role/content messages rendered by the
+model family's chat template. Gemma 3 has no system role: its template folds the system prompt into
+the first user turn, and the same template travels into the GGUF and the Ollama Modelfile.
+"""
+from __future__ import annotations
+
+ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
+
+# model_type (config.json) -> Unsloth chat template name
+TEMPLATE_FOR_MODEL_TYPE = {
+    "gemma3": "gemma3", "gemma3_text": "gemma3",
+    "llama": "llama-3.1",
+    "qwen2": "qwen-2.5", "qwen3": "qwen3",
+    "mistral": "mistral",
+    "phi3": "phi-3",
+}
+
+
+def template_name(model_type: str, tokenizer=None) -> str | None:
+    """The chat template to train with: the family's, else None to keep the tokenizer's own."""
+    name = TEMPLATE_FOR_MODEL_TYPE.get(model_type)
+    if name is None and getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(f"no chat template known for model type {model_type!r}")
+    return name
+
+
+def to_messages(row: dict, system_prompt: str | None = None, with_answer: bool = True) -> list[dict]:
+    """A prepared row -> chat messages; with_answer=False leaves the last answer off (for generation)."""
+    turns = row["conversations"]
+    if not with_answer and turns and turns[-1]["from"] == "gpt":
+        turns = turns[:-1]
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": ROLES[turn["from"]], "content": turn["value"]} for turn in turns]
+
+
+def answer_of(row: dict) -> str:
+    return row["conversations"][-1]["value"]
+
+
+def question_of(row: dict) -> str:
+    return row["conversations"][0]["value"]

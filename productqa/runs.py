@@ -1,0 +1,55 @@
+"""The layout of a training run and of an export, shared by every stage after 02_train.
+
+    runs/<name>/adapter/      LoRA adapter (safetensors) + tokenizer with its chat template
+    runs/<name>/meta.json     resolved arguments, base model, chat template name, system prompt, figures
+    runs/<name>/trainer_log.jsonl, loss.png, tensorboard/, checkpoints/ (while training)
+    runs/<name>/eval/         03_evaluate's metrics.json, samples.jsonl, report.md
+    runs/latest               symlink to the newest finished run
+    export/<name>/            04_export's GGUF files, Modelfile, export.json; export/latest likewise
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from productqa.errors import UserError
+from productqa.files import read_json
+from productqa.paths import EXPORTS, RUNS
+
+ADAPTER = "adapter"
+META = "meta.json"
+LATEST = "latest"
+
+
+def point_latest(folder: Path) -> None:
+    """Make <parent>/latest a relative symlink to `folder`, replacing the old one atomically."""
+    folder = Path(folder)
+    link = folder.parent / LATEST
+    tmp = folder.parent / f".{LATEST}.tmp-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(folder.name, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def resolve_run(run: Path | str | None = None) -> Path:
+    """A --run argument (default runs/latest) -> the real run folder, checked to hold an adapter."""
+    path = Path(run) if run else RUNS / LATEST
+    if not path.exists():
+        hint = "run scripts/02_train.py first" if run is None else "pass --run runs/<name> of a finished run"
+        raise UserError(f"no training run at {path}: {hint}")
+    path = path.resolve()
+    if not (path / META).is_file() or not (path / ADAPTER).is_dir():
+        raise UserError(f"{path} is not a finished training run (no {META} or {ADAPTER}/): train again or pick another --run")
+    return path
+
+
+def run_meta(run_dir: Path) -> dict:
+    return read_json(Path(run_dir) / META)
+
+
+def resolve_export(export: Path | str | None = None) -> Path:
+    path = Path(export) if export else EXPORTS / LATEST
+    if not path.exists():
+        raise UserError(f"no export at {path}: run scripts/04_export.py first")
+    return path.resolve()
