@@ -7,6 +7,7 @@ every later load takes seconds. Anything else is a local folder or a Hugging Fac
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from productqa.files import atomic_path
 from productqa.paths import cache_dir
 
 BUNDLED = "gemma-3-270m"
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def has_cuda() -> bool:
@@ -64,7 +66,7 @@ def resolve_model(name: str, progress: bool = True) -> str:
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
             raise UserError(f"{path} has no config.json: pass a Hugging Face model folder or --model {BUNDLED}")
         return str(path)
-    if path.suffix or name.startswith((".", "/", "~")) or name.count("/") != 1:
+    if name.startswith((".", "/", "~")) or not _HUB_ID.fullmatch(name):
         raise UserError(f"model {name!r} is neither a folder nor a Hugging Face id (owner/name); "
                         f"use --model {BUNDLED} for the bundled model")
     return name
