@@ -16,6 +16,10 @@ setup-test:
 
 demo: setup
 	$(PY) scripts/01_prepare.py
+	$(PY) scripts/02_train.py
+	$(PY) scripts/03_evaluate.py --limit 6 --max-new-tokens 64
+	$(PY) scripts/04_export.py --quant q8_0,q4_k_m --gate-samples 6
+	$(PY) scripts/05_chat.py -p 'Tell me about "The Meadow of Northern Hill"' --temperature 0 --max-tokens 96 --stats
 
 test: setup-test
 	$(PY) -m pytest
@@ -25,6 +29,8 @@ test-fast: setup-test
 
 bench: setup
 	$(PY) bench/prepare_bench.py
+	$(PY) bench/train_bench.py
+	$(PY) bench/chat_bench.py
 
 clean:
-	rm -rf data/processed runs export/*/ export/latest
+	rm -rf data/processed runs export/*/ export/latest bench/out/chat_bench.json

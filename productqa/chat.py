@@ -1,0 +1,422 @@
+"""The offline terminal chat: a GGUF on llama.cpp answers, the catalog names the sources.
+
+    model file  resolve_model_file (export/latest by default) -> load_model (checked: GGUF, chat template)
+    session     ChatSession.ask: search the catalog, fit the history into n_ctx, stream the answer
+    REPL        repl(): commands, readline, Ctrl-C stops a generation, Ctrl-D or /exit leaves
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from productqa import history
+from productqa.errors import UserError
+from productqa.files import read_json, write_json
+from productqa.gguf import quiet_stderr
+from productqa.runs import resolve_export
+
+PROMPT = "you> "
+STOP = ["<end_of_turn>"]  # Gemma's end of turn; llama.cpp also stops on every end-of-generation token
+HELP = """commands:
+  /help              this list
+  /reset             forget the conversation (the system prompt stays)
+  /system TEXT       replace the system prompt (and reset)
+  /temp X            sampling temperature (0 = greedy)
+  /sources on|off    show the matching catalog records after each answer
+  /rag on|off        put the top source's description into the prompt
+  /stats             show load time, time to first token and tokens/s after each answer (toggle)
+  /save FILE         write the conversation as JSON
+  /exit              leave (Ctrl-D too); Ctrl-C stops a generation"""
+COMMANDS = ("help", "reset", "system", "temp", "sources", "rag", "stats", "save", "exit", "quit")
+
+
+# ---------------------------------------------------------------------------------------------
+# The model file
+
+def resolve_model_file(model: Path | str | None = None) -> Path:
+    """--model: a .gguf file, an export folder, or nothing (export/latest). A folder serves the file
+    its export.json names (default_file, else default_quant), else its single or smallest *.gguf."""
+    path = resolve_export(None) if model is None else Path(model)
+    if path.is_file() or not path.exists():
+        return path
+    ggufs = sorted(path.glob("*.gguf"))
+    meta = path / "export.json"
+    if meta.is_file():
+        try:
+            info = read_json(meta)
+        except (OSError, ValueError):
+            info = {}
+        if info.get("default_file") and (path / Path(info["default_file"]).name).is_file():
+            return path / Path(info["default_file"]).name
+        quant = str(info.get("default_quant") or "").lower()
+        for gguf in ggufs:
+            if quant and gguf.name.lower().endswith(f".{quant}.gguf"):
+                return gguf
+    if not ggufs:
+        raise UserError(f"no .gguf file in {path}: run scripts/04_export.py or pass --model FILE.gguf")
+    return min(ggufs, key=lambda p: (p.stat().st_size, p.name))
+
+
+def load_model(path: Path, n_ctx: int = 4096, threads: int | None = None):
+    """A checked llama_cpp.Llama: the file exists, is a GGUF, loads, and carries a chat template."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist: run scripts/04_export.py or pass --model FILE.gguf")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise UserError(f"{path} is not a GGUF file: pass --model with a .gguf from export/")
+    import llama_cpp
+
+    try:
+        with quiet_stderr():
+            llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=threads or os.cpu_count(),
+                                  n_threads_batch=threads or os.cpu_count(), verbose=False)
+    except (ValueError, RuntimeError, OSError) as err:
+        raise UserError(f"llama.cpp could not load {path} (truncated or corrupt?): {err}") from None
+    if "tokenizer.chat_template" not in llm.metadata:
+        llm.close()
+        raise UserError(f"{path} has no chat template (tokenizer.chat_template): export it again with "
+                        "scripts/04_export.py, which writes the training template into the GGUF")
+    return llm
+
+
+class TemplateCounter:
+    """Prompt tokens of a message list, rendered with the GGUF's own chat template."""
+
+    def __init__(self, llm):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def text(token: int) -> str:
+            return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+        self.llm = llm
+        self.formatter = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"],
+                                             eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()))
+
+    def __call__(self, messages: list[dict]) -> int:
+        prompt = self.formatter(messages=messages).prompt
+        return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands and sources
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    arg: str = ""
+
+
+def parse_command(line: str) -> Command | None:
+    """'/temp 0.3' -> Command('temp', '0.3'); a line not starting with '/' is a question (None)."""
+    line = line.strip()
+    if not line.startswith("/") or line.startswith("//"):
+        return None
+    name, _, arg = line[1:].partition(" ")
+    return Command(name.lower(), arg.strip())
+
+
+def on_off(arg: str) -> bool:
+    value = arg.strip().lower()
+    if value in ("on", "yes", "true", "1"):
+        return True
+    if value in ("off", "no", "false", "0"):
+        return False
+    raise ValueError(f"say on or off, not {arg!r}")
+
+
+def format_sources(sources) -> str:
+    if not sources:
+        return "Sources: no matching catalog record (this answer is not grounded in the catalog)."
+    lines = ["Sources:"]
+    for rank, source in enumerate(sources, 1):
+        lines.append(f"  [{rank}] {source.uid}  {source.title}  (score {source.score:.2f})")
+    return "\n".join(lines)
+
+
+def grounded_question(question: str, source) -> str:
+    """--rag: the question with the top source's record in front of it."""
+    return (f"Catalog record {source.uid}, \"{source.title}\": {source.description}\n\n"
+            f"Using this record, answer: {question}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The session
+
+@dataclass
+class Turn:
+    user: str                   # what the user typed (after any cut)
+    assistant: str              # the answer as generated (partial when stopped)
+    prompt_user: str            # the user message the model saw (with --rag context)
+    sources: list = field(default_factory=list)
+    stopped: bool = False       # Ctrl-C ended it
+    dropped: int = 0            # oldest turns left out to fit the context
+    cut: bool = False           # the question was cut to fit
+    prompt_tokens: int = 0
+    tokens: int = 0             # generated tokens
+    first_token_s: float = 0.0  # from the question to the first streamed text
+    decode_s: float = 0.0       # from the first to the last token
+
+
+class _StopFlag:
+    """While generating, Ctrl-C sets a flag (checked between tokens) instead of raising; twice quits."""
+
+    def __init__(self):
+        self.stopped = False
+
+    def __enter__(self):
+        self.stopped = False
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: no signals, no stopping
+            self.previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stopped:
+            raise KeyboardInterrupt
+        self.stopped = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+class ChatSession:
+    """One conversation with a loaded model; ask() streams an answer to `out` and records the turn."""
+
+    def __init__(self, llm, catalog=None, system: str | None = None, temperature: float = 0.7,
+                 top_p: float = 0.95, max_tokens: int = 512, k: int = 3, rag: bool = False,
+                 show_sources: bool = True, out=None, count=None):
+        self.llm, self.catalog, self.system = llm, catalog, system
+        self.temperature, self.top_p, self.max_tokens, self.k = temperature, top_p, max_tokens, k
+        self.rag, self.show_sources = rag, show_sources
+        self.out = out or sys.stdout
+        self.count = count or TemplateCounter(llm)
+        self.turns: list[Turn] = []
+        self.n_ctx = llm.n_ctx()
+
+    def reset(self) -> None:
+        self.turns.clear()
+
+    def say(self, text: str = "", end: str = "\n") -> None:
+        print(text, end=end, file=self.out, flush=True)
+
+    def ask(self, question: str) -> Turn:
+        with _StopFlag() as flag:  # Ctrl-C from here on stops this answer, not the program
+            return self._ask(question, flag)
+
+    def _ask(self, question: str, flag: _StopFlag) -> Turn:
+        started = time.perf_counter()
+        sources = self.catalog.search(question, self.k) if self.catalog is not None else []
+        prompt_user = grounded_question(question, sources[0]) if self.rag and sources else question
+        # leave room for the answer: max_tokens, but never more than half of the window
+        budget = self.n_ctx - min(self.max_tokens, self.n_ctx // 2)
+        past = [{"user": t.prompt_user, "assistant": t.assistant} for t in self.turns]
+        fitted = history.fit(self.system, past, prompt_user, self.count, budget)
+        if fitted.cut:
+            kept = len(fitted.messages[-1]["content"]) - (len(prompt_user) - len(question))
+            question = question[:max(kept, 0)]
+            prompt_user = fitted.messages[-1]["content"]
+            self.say(f"[note: your message was too long for the {self.n_ctx}-token context; "
+                     f"only its first {len(question):,} characters were used]")
+        if fitted.dropped:
+            self.turns = self.turns[fitted.dropped:]
+        turn = Turn(question, "", prompt_user, sources, dropped=fitted.dropped, cut=fitted.cut,
+                    prompt_tokens=fitted.tokens)
+        max_tokens = max(1, min(self.max_tokens, self.n_ctx - fitted.tokens - 1))
+
+        pieces, first = [], None
+        stream = self.llm.create_chat_completion(
+            fitted.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
+            max_tokens=max_tokens, stop=STOP)
+        try:
+            for chunk in stream:
+                if flag.stopped:
+                    turn.stopped = True
+                    break
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    if first is None:
+                        first = time.perf_counter()
+                    pieces.append(text)
+                    self.say(text, end="")
+        finally:
+            stream.close()
+        ended = time.perf_counter()
+        turn.assistant = "".join(pieces).strip()
+        turn.tokens = len(self.llm.tokenize(turn.assistant.encode("utf-8"), add_bos=False)) if pieces else 0
+        turn.first_token_s = (first or ended) - started
+        turn.decode_s = ended - (first or ended)
+        self.say(" [stopped]" if turn.stopped else "")
+        self.turns.append(turn)
+        return turn
+
+    def save(self, path: Path, **extra) -> Path:
+        turns = [{"user": t.user, "assistant": t.assistant, "stopped": t.stopped,
+                  "sources": [{"uid": s.uid, "title": s.title, "score": s.score} for s in t.sources]}
+                 for t in self.turns]
+        messages = history.to_messages(self.system, [{"user": t.prompt_user, "assistant": t.assistant}
+                                                     for t in self.turns[:-1]], self.turns[-1].prompt_user) \
+            if self.turns else []
+        if self.turns:
+            messages.append({"role": "assistant", "content": self.turns[-1].assistant})
+        write_json(Path(path), {**extra, "system": self.system, "temperature": self.temperature,
+                                "rag": self.rag, "turns": turns, "messages": messages})
+        return Path(path)
+
+
+def format_stats(turn: Turn, load_s: float | None = None) -> str:
+    rate = (turn.tokens - 1) / turn.decode_s if turn.tokens > 1 and turn.decode_s > 0 else 0.0
+    load = f"load {load_s:.2f} s | " if load_s is not None else ""
+    return (f"[{load}prompt {turn.prompt_tokens} tokens | first token {turn.first_token_s:.2f} s | "
+            f"{turn.tokens} tokens at {rate:.1f} tokens/s]")
+
+
+# ---------------------------------------------------------------------------------------------
+# The REPL
+
+def _enable_readline() -> None:
+    try:
+        import readline
+    except ImportError:  # e.g. Windows without pyreadline: plain input() still works
+        return
+    names = [f"/{name}" for name in COMMANDS]
+    readline.set_completer(lambda text, state: ([n for n in names if n.startswith(text)] + [None])[state])
+    readline.set_completer_delims(" \t\n")
+    readline.parse_and_bind("tab: complete")
+
+
+class Repl:
+    def __init__(self, session: ChatSession, load_s: float, stats: bool = False, model: str = ""):
+        self.session, self.load_s, self.stats, self.model = session, load_s, stats, model
+
+    def answer(self, question: str) -> None:
+        session = self.session
+        turn = session.ask(question)
+        if turn.dropped:
+            session.say(f"[note: dropped the {turn.dropped} oldest turn(s) to stay within "
+                        f"{session.n_ctx} tokens]")
+        if session.show_sources and session.catalog is not None:
+            session.say(format_sources(turn.sources))
+        if self.stats:
+            session.say(format_stats(turn, self.load_s))
+
+    def command(self, cmd: Command) -> bool:
+        """Run one command; False means leave."""
+        session = self.session
+        if cmd.name in ("exit", "quit"):
+            return False
+        try:
+            if cmd.name == "help":
+                session.say(HELP)
+            elif cmd.name == "reset":
+                session.reset()
+                session.say("[conversation cleared]")
+            elif cmd.name == "system":
+                if not cmd.arg:
+                    session.say(f"system prompt: {session.system or '(none)'}")
+                else:
+                    session.system = cmd.arg
+                    session.reset()
+                    session.say("[system prompt set; conversation cleared]")
+            elif cmd.name == "temp":
+                value = float(cmd.arg)
+                if value < 0:
+                    raise ValueError("the temperature cannot be negative")
+                session.temperature = value
+                session.say(f"[temperature {value:g}]")
+            elif cmd.name == "sources":
+                session.show_sources = on_off(cmd.arg)
+                if session.catalog is None:
+                    session.say("[no catalog loaded: there are no sources to show]")
+                else:
+                    session.say(f"[sources {'on' if session.show_sources else 'off'}]")
+            elif cmd.name == "rag":
+                session.rag = on_off(cmd.arg)
+                session.say(f"[rag {'on' if session.rag else 'off'}]")
+            elif cmd.name == "stats":
+                self.stats = not self.stats if not cmd.arg else on_off(cmd.arg)
+                session.say(f"[stats {'on' if self.stats else 'off'}]")
+            elif cmd.name == "save":
+                if not cmd.arg:
+                    raise ValueError("say where: /save FILE")
+                path = session.save(Path(cmd.arg).expanduser(), model=self.model)
+                session.say(f"[saved {len(session.turns)} turn(s) to {path}]")
+            else:
+                session.say(f"[unknown command /{cmd.name}: /help lists them]")
+        except (ValueError, OSError) as err:
+            session.say(f"[/{cmd.name}: {err}]")
+        return True
+
+    def line(self, text: str) -> bool:
+        """Handle one input line; False means leave."""
+        cmd = parse_command(text)
+        if cmd is not None:
+            return self.command(cmd)
+        if text.strip():
+            self.answer(text.strip())
+        return True
+
+    def interactive(self) -> int:
+        _enable_readline()
+        self.session.say("productqa chat: ask about a product by its title. /help lists commands, "
+                         "Ctrl-C stops an answer, Ctrl-D or /exit leaves.")
+        while True:
+            try:
+                text = input(PROMPT)
+            except EOFError:
+                self.session.say()
+                return 0
+            except KeyboardInterrupt:  # Ctrl-C at the prompt: a fresh line, like a shell
+                self.session.say()
+                continue
+            if not self.line(text):
+                return 0
+
+    def piped(self, lines) -> int:
+        for text in lines:
+            if not self.line(text.rstrip("\n")):
+                break
+        return 0
+
+
+def open_catalog(path: Path | None):
+    """The catalog, or None with one sentence on stderr: the chat goes on without sources."""
+    if path is None:
+        return None
+    from productqa.catalog import Catalog
+
+    try:
+        return Catalog(path)
+    except UserError as err:
+        print(f"note: {err}; chatting without sources.", file=sys.stderr)
+        return None
+
+
+def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,
+             temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
+             threads: int | None = None, k: int = 3, rag: bool = False, sources: bool = True,
+             stats: bool = False) -> int:
+    path = resolve_model_file(model)
+    started = time.perf_counter()
+    llm = load_model(path, n_ctx=n_ctx, threads=threads)
+    load_s = time.perf_counter() - started
+    session = ChatSession(llm, open_catalog(catalog), system=system, temperature=temperature,
+                          top_p=top_p, max_tokens=max_tokens, k=k, rag=rag, show_sources=sources)
+    repl = Repl(session, load_s, stats=stats, model=str(path))
+    try:
+        if prompt is not None:
+            repl.answer(prompt)
+            return 0
+        if sys.stdin.isatty():
+            print(f"model {path.name} loaded in {load_s:.1f}s (context {session.n_ctx} tokens)", flush=True)
+            return repl.interactive()
+        return repl.piped(sys.stdin)
+    finally:
+        llm.close()

@@ -1,0 +1,451 @@
+"""Stage 2: LoRA fine-tuning with Unsloth (4-bit QLoRA on CUDA, Unsloth's CPU backend elsewhere).
+
+A run trains in runs/.<name>.partial/ (its checkpoints/ are what --resume continues from) and is
+renamed to runs/<name>/ only when adapter, meta.json, trainer_log.jsonl and loss.png are all
+written: a folder named runs/<name> is always a finished run (layout: productqa/runs.py).
+Under `accelerate launch` / `torchrun` the same code trains data-parallel (Trainer does the work);
+only the main process writes the run folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from productqa import presets
+from productqa.chat_format import template_name, to_messages
+from productqa.data import read_jsonl
+from productqa.errors import UserError
+from productqa.files import atomic_open, write_json
+from productqa.paths import PROCESSED, PROMPTS, RUNS
+from productqa.runs import ADAPTER, META, point_latest
+
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Unsloth template name -> (instruction_part, response_part) for train_on_responses_only;
+# other templates let unsloth_zoo detect the parts from the tokenizer's template.
+RESPONSE_PARTS = {"gemma3": ("<start_of_turn>user\n", "<start_of_turn>model\n"),
+                  "llama-3.1": ("<|start_header_id|>user<|end_header_id|>\n\n",
+                                "<|start_header_id|>assistant<|end_header_id|>\n\n"),
+                  "qwen-2.5": ("<|im_start|>user\n", "<|im_start|>assistant\n"),
+                  "qwen3": ("<|im_start|>user\n", "<|im_start|>assistant\n")}
+ARGS_FILE = "args.json"
+CHECKPOINTS = "checkpoints"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (or stop_at_step) after saving a checkpoint."""
+
+
+# ------------------------------------------------------------------------------------------------
+# run folders
+
+
+def partial_dir(runs_dir: Path, name: str) -> Path:
+    return Path(runs_dir) / f".{name}.partial"
+
+
+def default_run_name(model: str) -> str:
+    slug = re.sub(r"[^\w.-]+", "-", Path(model).name if "/" not in model or Path(model).is_dir() else model.split("/")[-1])
+    return f"{slug.strip('-') or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def last_checkpoint(partial: Path) -> Path | None:
+    found = [p for p in (partial / CHECKPOINTS).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+             and (p / "trainer_state.json").is_file()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def find_resumable(runs_dir: Path, name: str | None) -> Path:
+    """The partial folder --resume continues: the named one, else the most recently touched."""
+    runs_dir = Path(runs_dir)
+    if name:
+        candidates = [partial_dir(runs_dir, name)]
+        if (runs_dir / name).is_dir() and not candidates[0].exists():
+            raise UserError(f"run {runs_dir / name} already finished: nothing to resume")
+    else:
+        candidates = sorted(runs_dir.glob(".*.partial"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for partial in candidates:
+        if partial.is_dir() and (partial / ARGS_FILE).is_file() and last_checkpoint(partial):
+            return partial
+    where = candidates[0] if name else runs_dir
+    raise UserError(f"--resume found no checkpoint in {where}: start a new run without --resume")
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+
+
+def load_splits(data: Path) -> tuple[list[dict], list[dict]]:
+    data = Path(data)
+    rows = {}
+    for split in ("train", "val"):
+        path = data / f"{split}.jsonl"
+        if not path.is_file():
+            raise UserError(f"no prepared data at {path}: run scripts/01_prepare.py first (or pass --data)")
+        rows[split] = read_jsonl(path)
+        if not rows[split]:
+            hint = "prepare more records" if split == "train" else "prepare with a larger --val-size"
+            raise UserError(f"{path} is empty: {hint} with scripts/01_prepare.py")
+    return rows["train"], rows["val"]
+
+
+def render(rows: list[dict], tokenizer, system_prompt: str) -> list[str]:
+    """Rows -> training texts in the chat template; each ends with the end-of-turn (= eos) token.
+
+    The leading <bos> is left to the tokenizer (it adds it), the template's trailing newline is cut
+    so that the last label is the end-of-turn token itself: the fine-tuned model stops by itself.
+    """
+    texts = []
+    bos = tokenizer.bos_token or ""
+    for row in rows:
+        text = tokenizer.apply_chat_template(to_messages(row, system_prompt), tokenize=False)
+        if bos and text.startswith(bos):
+            text = text[len(bos):]
+        texts.append(text.rstrip("\n"))
+    return texts
+
+
+def token_stats(texts: list[str], tokenizer, max_seq_length: int) -> dict:
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+    return {"records": len(texts), "tokens": sum(lengths), "mean_tokens": round(sum(lengths) / len(lengths), 1),
+            "max_tokens": max(lengths), "truncated": sum(n > max_seq_length for n in lengths)}
+
+
+# ------------------------------------------------------------------------------------------------
+# model
+
+
+def set_stop_tokens(model, tokenizer, template: str | None) -> str:
+    """Make the template's end-of-turn token the eos (tokenizer, config, generation config); pad != eos."""
+    stop = tokenizer.eos_token
+    if template:
+        from unsloth.chat_templates import CHAT_TEMPLATES
+
+        word = CHAT_TEMPLATES[template][1]
+        if word != "eos_token" and word in tokenizer.get_vocab():
+            stop = word
+    old_eos = tokenizer.eos_token_id
+    tokenizer.eos_token = stop
+    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    stop_ids = list(dict.fromkeys([tokenizer.eos_token_id, old_eos]))
+    for config in (model.config, getattr(model, "generation_config", None)):
+        if config is not None:
+            config.eos_token_id = stop_ids if len(stop_ids) > 1 else stop_ids[0]
+            config.pad_token_id = tokenizer.pad_token_id
+    return stop
+
+
+def load_model(model_name: str, max_seq_length: int, load_in_4bit: bool, lora_r: int, lora_alpha: int,
+               lora_dropout: float, seed: int, progress: bool = True):
+    """(peft model, tokenizer with chat template, resolved path, template name, stop token)."""
+    from unsloth import FastLanguageModel
+    from unsloth.chat_templates import get_chat_template
+
+    from productqa.models import load_for_training
+
+    model, tokenizer, resolved = load_for_training(model_name, max_seq_length, load_in_4bit, progress)
+    template = template_name(model.config.model_type, tokenizer)
+    if template:
+        tokenizer = get_chat_template(tokenizer, chat_template=template)
+    stop = set_stop_tokens(model, tokenizer, template)
+    model = FastLanguageModel.get_peft_model(
+        model, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=TARGET_MODULES,
+        bias="none", use_gradient_checkpointing="unsloth", random_state=seed)
+    return model, tokenizer, resolved, template, stop
+
+
+# ------------------------------------------------------------------------------------------------
+# callbacks
+
+
+def _callbacks():
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """One bar: step/max, ETA (tqdm), loss, eval loss and tokens/s from the trainer's logs."""
+
+        def __init__(self, enabled: bool):
+            self.enabled, self.bar, self.first, self.last = enabled, None, None, None
+            self.postfix: dict = {}
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero and self.enabled:
+                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step",
+                                dynamic_ncols=True, file=sys.stderr)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "num_tokens" in logs:
+                point = (time.perf_counter(), float(logs["num_tokens"]))
+                self.first = self.first or point
+                self.last = point
+            if "loss" in logs:
+                self.postfix["loss"] = f"{logs['loss']:.3f}"
+            if "eval_loss" in logs:
+                self.postfix["eval"] = f"{logs['eval_loss']:.3f}"
+            if self.tokens_per_second():
+                self.postfix["tok/s"] = f"{self.tokens_per_second():.0f}"
+            if self.bar:
+                self.bar.set_postfix(self.postfix, refresh=False)
+
+        def tokens_per_second(self) -> float | None:
+            if not self.first or self.last[0] <= self.first[0]:
+                return None
+            return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar:
+                self.bar.close()
+
+    class Stop(TrainerCallback):
+        """First Ctrl-C: finish the step, save a checkpoint, stop. A second Ctrl-C stops at once."""
+
+        def __init__(self, stop_at_step: int | None):
+            self.stop_at_step, self.requested, self.previous = stop_at_step, False, None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:  # not the main thread
+                self.previous = None
+
+        def _handler(self, signum, frame):
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+            print("\nCtrl-C: saving a checkpoint after this step (press again to quit without saving)",
+                  file=sys.stderr, flush=True)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.stop_at_step is not None and state.global_step >= self.stop_at_step:
+                self.requested = True
+            if self.requested:
+                control.should_save = True
+                control.should_training_stop = True
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.previous is not None:
+                signal.signal(signal.SIGINT, self.previous)
+
+    return Progress, Stop
+
+
+# ------------------------------------------------------------------------------------------------
+# the trainer
+
+
+def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path, seed: int, template: str | None,
+                 callbacks=(), tensorboard_dir: Path | None = None):
+    """TRL SFTTrainer on rendered texts, loss on the answers only (Unsloth's train_on_responses_only)."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+    from unsloth.chat_templates import train_on_responses_only
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    config = SFTConfig(
+        output_dir=str(out_dir), seed=seed, data_seed=seed,
+        per_device_train_batch_size=preset.batch_size, per_device_eval_batch_size=preset.batch_size,
+        gradient_accumulation_steps=preset.grad_accum, max_steps=preset.max_steps,
+        num_train_epochs=preset.epochs, learning_rate=preset.lr, warmup_steps=preset.warmup_steps,
+        lr_scheduler_type="linear", weight_decay=0.01, optim=preset.optim,
+        max_length=preset.max_seq_length, dataset_text_field="text", packing=False, dataset_num_proc=None,
+        eval_strategy="steps", eval_steps=preset.eval_steps, save_strategy="steps", save_steps=preset.save_steps,
+        save_total_limit=2, logging_steps=preset.logging_steps, logging_first_step=True,
+        report_to="none", disable_tqdm=True,
+        **({"bf16": bf16, "fp16": not bf16} if cuda else {}),
+    )
+    callbacks = list(callbacks)
+    if tensorboard_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        callbacks.append(TensorBoardCallback(SummaryWriter(log_dir=str(tensorboard_dir))))
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, args=config, callbacks=callbacks,
+                         train_dataset=Dataset.from_dict({"text": train_texts}),
+                         eval_dataset=Dataset.from_dict({"text": val_texts}))
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for default in (ProgressCallback, PrinterCallback):
+        trainer.remove_callback(default)
+    instruction, response = RESPONSE_PARTS.get(template, (None, None))
+    try:
+        return train_on_responses_only(trainer, instruction_part=instruction, response_part=response)
+    except ValueError as err:
+        if "masked all" not in str(err):
+            raise
+        raise UserError(f"at --max-seq-length {preset.max_seq_length} most prompts are cut before their answer "
+                        f"starts: raise --max-seq-length") from None
+
+
+# ------------------------------------------------------------------------------------------------
+# outputs
+
+
+def peak_memory_mb() -> dict:
+    import torch
+
+    figures = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available():
+        figures["peak_vram_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return figures
+
+
+def plot_loss(log_history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
+    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    if train:
+        ax.plot(*zip(*train), label="train loss")
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss (val)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png")
+    plt.close(fig)
+
+
+def write_log(log_history: list[dict], path: Path) -> None:
+    with atomic_open(path) as handle:
+        for entry in log_history:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage
+
+
+def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | None = None, preset: str = "auto",
+          runs_dir: Path = RUNS, resume: bool = False, seed: int = 3407, lora_r: int = 16, lora_alpha: int = 16,
+          lora_dropout: float = 0.0, system_prompt_file: Path = PROMPTS / "system.txt", progress: bool = True,
+          stop_at_step: int | None = None, **overrides) -> Path:
+    """Train a LoRA adapter; returns the finished run folder. `overrides` are Preset fields (None = preset's).
+
+    stop_at_step acts like a Ctrl-C after that step (a checkpoint is saved, Interrupted is raised).
+    """
+    import torch
+
+    from productqa.meta import jsonable, write_meta
+    from productqa.prompts import read_system_prompt
+
+    runs_dir = Path(runs_dir)
+    given = dict(model=model, data=str(data), run_name=run_name, preset=preset, seed=seed, lora_r=lora_r,
+                 lora_alpha=lora_alpha, lora_dropout=lora_dropout, system_prompt_file=str(system_prompt_file),
+                 **overrides)
+    # -- where the run lives; --resume takes its arguments from the interrupted run ------------------
+    if resume:
+        partial = find_resumable(runs_dir, run_name)
+        saved = json.loads((partial / ARGS_FILE).read_text(encoding="utf-8"))
+        args = {**saved["given"]}
+        name = saved["run_name"]
+        checkpoint = last_checkpoint(partial)
+        print(f"resuming {name} from {checkpoint.name}", file=sys.stderr)
+    else:
+        name = run_name or default_run_name(model)
+        partial, checkpoint = partial_dir(runs_dir, name), None
+        if (runs_dir / name).exists():
+            raise UserError(f"run {runs_dir / name} already exists: pick another --run-name or delete it")
+        if partial.exists() and last_checkpoint(partial):
+            raise UserError(f"an interrupted run is in {partial}: continue it with --resume --run-name {name}, "
+                            f"or delete that folder")
+        args = given
+    chosen, why = presets.choose(args["preset"], {k: v for k, v in args.items() if k in presets.Preset.__dataclass_fields__})
+    print(why, file=sys.stderr)
+
+    # -- data ----------------------------------------------------------------------------------------
+    train_rows, val_rows = load_splits(Path(args["data"]))
+    system_prompt = read_system_prompt(Path(args["system_prompt_file"]))
+
+    # -- model ---------------------------------------------------------------------------------------
+    net, tokenizer, resolved, template, stop = load_model(
+        args["model"], chosen.max_seq_length, chosen.load_in_4bit, args["lora_r"], args["lora_alpha"],
+        args["lora_dropout"], args["seed"], progress)
+    train_texts, val_texts = render(train_rows, tokenizer, system_prompt), render(val_rows, tokenizer, system_prompt)
+    stats = {"train": token_stats(train_texts, tokenizer, chosen.max_seq_length),
+             "val": token_stats(val_texts, tokenizer, chosen.max_seq_length)}
+
+    partial.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        write_json(partial / ARGS_FILE, {"run_name": name, "given": jsonable(given)})
+    Progress, Stop = _callbacks()
+    progress_cb, stop_cb = Progress(progress), Stop(stop_at_step)
+    trainer = make_trainer(net, tokenizer, train_texts, val_texts, chosen, partial / CHECKPOINTS, args["seed"],
+                           template, callbacks=[progress_cb, stop_cb], tensorboard_dir=partial / "tensorboard")
+
+    # -- train ---------------------------------------------------------------------------------------
+    started = time.perf_counter()
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except torch.OutOfMemoryError:
+        raise UserError(f"CUDA ran out of memory at --batch-size {chosen.batch_size} and --max-seq-length "
+                        f"{chosen.max_seq_length}: lower --batch-size (raise --grad-accum to keep the effective "
+                        f"batch) or --max-seq-length, then --resume") from None
+    seconds = time.perf_counter() - started
+    state = trainer.state
+    if stop_cb.requested and state.global_step < state.max_steps:
+        saved = last_checkpoint(partial)
+        message = (f"stopped at step {state.global_step}/{state.max_steps}; checkpoint {saved} saved: "
+                   f"continue with `python scripts/02_train.py --resume --run-name {name}`")
+        print(message, file=sys.stderr)
+        raise Interrupted(message)
+    final_eval = trainer.evaluate()
+    if not trainer.is_world_process_zero():
+        return runs_dir / name
+
+    # -- save: adapter + tokenizer (with its chat template), logs, figures, meta; then rename ---------
+    adapter = partial / ADAPTER
+    trainer.model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    if getattr(net, "generation_config", None) is not None:
+        net.generation_config.save_pretrained(adapter)
+    history = state.log_history
+    write_log(history, partial / "trainer_log.jsonl")
+    plot_loss(history, partial / "loss.png")
+    losses = [e["loss"] for e in history if "loss" in e]
+    tps = progress_cb.tokens_per_second()
+    session_steps = state.global_step - (int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
+    figures = {"wall_seconds": round(seconds, 1), "steps": state.global_step,
+               "seconds_per_step": round(seconds / max(1, session_steps), 3),
+               "tokens_per_second": round(tps, 1) if tps else None, "first_loss": losses[0] if losses else None,
+               "last_loss": losses[-1] if losses else None, "train_loss": result.training_loss,
+               "eval_loss": final_eval.get("eval_loss"), "epochs": round(state.epoch or 0, 3), **peak_memory_mb(),
+               "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+               "world_size": trainer.args.world_size, "resumed_from": checkpoint.name if checkpoint else None}
+    write_meta(partial / META, "train", args, run_name=name, base_model=args["model"], base_model_path=resolved,
+               chat_template=template, stop_token=stop, system_prompt=system_prompt,
+               max_seq_length=chosen.max_seq_length, preset=chosen.as_dict(), preset_choice=why,
+               lora={"r": args["lora_r"], "alpha": args["lora_alpha"], "dropout": args["lora_dropout"],
+                     "target_modules": TARGET_MODULES},
+               seed=args["seed"], dataset=stats, figures=figures)
+    shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
+    (partial / ARGS_FILE).unlink(missing_ok=True)
+    final = runs_dir / name
+    os.replace(partial, final)
+    point_latest(final)
+    print(f"trained {state.global_step} steps in {seconds:.0f}s "
+          f"({figures['seconds_per_step']} s/step, {figures['tokens_per_second']} tokens/s); "
+          f"loss {figures['first_loss']:.3f} -> {figures['last_loss']:.3f}, eval loss {figures['eval_loss']:.3f} "
+          f"-> {final}", file=sys.stderr)
+    return final

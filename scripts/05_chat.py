@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Stage 5: chat offline with the exported model on llama.cpp; every answer names its catalog sources.
+
+    python scripts/05_chat.py                                        # export/latest, interactive
+    python scripts/05_chat.py -p "Tell me about The Quiet Harbor"    # one answer with sources, then exit
+    python scripts/05_chat.py --rag --stats                          # ground answers in the top source
+    python scripts/05_chat.py --model export/gemma-sample/gemma-sample.Q8_0.gguf --temperature 0
+    printf 'first question\\nsecond question\\n' | python scripts/05_chat.py   # questions from a pipe
+
+In the chat: /help, /reset, /system TEXT, /temp X, /sources on|off, /rag on|off, /stats, /save FILE,
+/exit. Ctrl-C stops the answer being generated; Ctrl-D leaves.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from productqa import paths  # noqa: E402
+from productqa.errors import cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # model and sources
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a .gguf file or an export folder (default: export/latest, its default quant)")
+    parser.add_argument("--catalog", type=Path, default=paths.PROCESSED / "catalog.sqlite",
+                        help="the sources index written by 01_prepare (missing: chat without sources)")
+    parser.add_argument("--system", type=Path, default=paths.PROMPTS / "system.txt", help="system prompt file")
+    parser.add_argument("--k", type=int, default=3, help="how many sources to list")
+    parser.add_argument("--rag", action="store_true", help="put the top source's description into the prompt")
+    parser.add_argument("--no-sources", action="store_true", help="do not print the Sources block")
+    # one-shot mode
+    parser.add_argument("-p", "--prompt", default=None, help="answer this one question and exit")
+    # sampling
+    parser.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens")
+    # runtime
+    parser.add_argument("--ctx", type=int, default=4096, help="context window in tokens (history is trimmed to fit)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--stats", action="store_true", help="print load time, time to first token, tokens/s")
+    return parser.parse_args(argv)
+
+
+@cli
+def main(argv=None):
+    args = parse_args(argv)
+    from productqa.chat import run_chat
+    from productqa.prompts import read_system_prompt
+
+    system = read_system_prompt(args.system)
+    return run_chat(model=args.model, catalog=args.catalog, system=system, prompt=args.prompt,
+                    temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                    n_ctx=args.ctx, threads=args.threads, k=args.k, rag=args.rag,
+                    sources=not args.no_sources, stats=args.stats)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

