@@ -104,7 +104,8 @@ def quantize(src: Path, dst: Path, quant: str, threads: int = 0) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANT_TYPES[quant])
     params.nthread = threads
-    status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    with quiet_stderr():  # one "falling back to q5_0" line per tensor whose width is not a multiple of 256
+        status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if status != 0:
         raise UserError(f"llama.cpp could not quantize {src} to {quant} (status {status})")
     return Path(dst)
