@@ -1,6 +1,5 @@
 """04_export on a tiny Gemma 3 run: GGUF round trip, chat template, parity, the quality gate."""
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 SYSTEM = "You are productqa, a product catalog assistant."
 
 
-def make_run(folder: Path, base_dir: Path, seed: int = 0) -> Path:
+def make_run(folder: Path, base_dir: Path, seed: int = 0, lora_std: float = 0.05) -> Path:
     """A run folder as 02_train writes it: adapter/ (LoRA + tokenizer with the gemma3 template) + meta.json."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -27,7 +26,7 @@ def make_run(folder: Path, base_dir: Path, seed: int = 0) -> Path:
     with torch.no_grad():  # a non-trivial adapter: B is zero when freshly initialised
         for name, param in model.named_parameters():
             if "lora_B" in name:
-                param.normal_(0, 0.05)
+                param.normal_(0, lora_std)
     adapter = folder / "adapter"
     model.save_pretrained(adapter)
     tokenizer = get_chat_template(AutoTokenizer.from_pretrained(base_dir), chat_template="gemma3")
@@ -40,21 +39,7 @@ def make_run(folder: Path, base_dir: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_model_dir, tmp_path_factory):
-    # llama.cpp scales attention by 1/sqrt(head_dim); Gemma 3's HF config defaults query_pre_attn_scalar
-    # to 256 (= head_dim of the real models). The tiny model's head_dim is 32: align them for parity.
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    base = tmp_path_factory.mktemp("tiny-base")
-    for item in tiny_model_dir.iterdir():
-        shutil.copy2(item, base / item.name)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    model.config.query_pre_attn_scalar = model.config.head_dim
-    model.config.sliding_window = 512  # prompts here exceed the tiny window of 32; HF and llama.cpp differ at its edge
-    with torch.no_grad():  # random weights give near-uniform logits (ties flip under f16): sharpen them 20x
-        model.model.norm.weight.fill_(19.0)
-    model.save_pretrained(base)
-    return make_run(tmp_path_factory.mktemp("runs") / "tiny", base)
+    return make_run(tmp_path_factory.mktemp("runs") / "tiny", tiny_model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +68,20 @@ def test_round_trip_gguf_loads_with_template_and_matches_hf(exported):
     assert parity["samples"] == 2 and all(len(p["hf"]) > 0 for p in parity["answers"])
 
 
-@pytest.mark.xfail(reason="tiny random model: llama.cpp and HF greedy diverge after ~3 tokens; under investigation",
-                   strict=False)
-def test_f16_greedy_tokens_match_hf(exported):
-    parity = exported[1]["parity"]
-    assert parity["exact"] == parity["samples"], parity["answers"]
+@pytest.mark.slow
+def test_bundled_model_f16_gguf_greedy_matches_hf(prepared_sample, tmp_path):
+    """Parity on the real Gemma 3 270M (the tiny random model's near-flat logits make greedy ties flip)."""
+    from productqa.export import export
+    from productqa.models import bundled_checkpoint
+    from productqa.runs import run_meta
+
+    run = make_run(tmp_path / "run", bundled_checkpoint(progress=False), lora_std=0.005)
+    figures = export(run, run_meta(run), tmp_path / "out", "bundled", ["q8_0"], prepared_sample,
+                     gate_samples=2, gate_tokens=16, parity_samples=2, parity_tokens=16, max_tokens=48,
+                     log=lambda *a: None)
+    parity = figures["parity"]
+    assert parity["samples"] == 2 and parity["exact"] == 2, parity["answers"]
+    assert figures["gate"]["results"]["q8_0"]["passed"]
 
 
 def test_export_files_and_gate_figures(exported):
