@@ -30,7 +30,7 @@ from productqa.data import read_jsonl
 from productqa.errors import UserError
 from productqa.files import read_json, write_json
 from productqa.paths import PROCESSED, cache_dir
-from productqa.runs import ADAPTER, run_meta
+from productqa.runs import ADAPTER, base_model_path, run_meta
 
 EVAL = "eval"
 CACHE_VERSION = 1
@@ -217,18 +217,6 @@ def read_base_cache(key: str, n: int) -> dict | None:
 
 # ---------------------------------------------------------------------------------------------------
 # loading
-
-def base_model_path(meta: dict) -> str:
-    """The base checkpoint the run was trained from; re-resolved when the recorded folder is gone."""
-    from productqa.models import resolve_model
-
-    path = meta.get("base_model_path") or meta.get("base_model")
-    if not path:
-        raise UserError("the run's meta.json names no base_model: train again with scripts/02_train.py")
-    if Path(path).is_dir():
-        return str(path)
-    return resolve_model(meta.get("base_model") or path)
-
 
 def load_models(run_dir: Path, base_path: str, device: str | None = None):
     """(model with the adapter, tokenizer saved with the run); `with model.disable_adapter():` is the base."""

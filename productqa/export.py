@@ -23,7 +23,7 @@ from pathlib import Path
 from productqa.errors import UserError
 from productqa.files import atomic_open, write_json
 from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, quiet_stderr, read_metadata
-from productqa.runs import ADAPTER, point_latest
+from productqa.runs import ADAPTER, base_model_path, point_latest
 
 # bytes per parameter of each file type (llama.cpp block sizes), for the disk-space check
 BYTES_PER_PARAM = {"f16": 2.0, "q8_0": 1.0625, "q6_k": 0.82, "q5_k_m": 0.69, "q4_k_m": 0.6, "q4_0": 0.5625,
@@ -69,13 +69,7 @@ def merge(run_dir: Path, meta: dict, merged_dir: Path):
     from transformers import AutoModelForCausalLM
 
     adapter = Path(run_dir) / ADAPTER
-    base = meta.get("base_model_path") or meta.get("base_model")
-    if not base:
-        raise UserError(f"{run_dir}/meta.json names no base_model_path: train again with scripts/02_train.py")
-    if not Path(base).is_dir():
-        from productqa.models import resolve_model
-
-        base = resolve_model(meta.get("base_model") or base, progress=False)
+    base = base_model_path(meta, progress=False)
     try:
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     except OSError as err:

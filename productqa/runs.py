@@ -48,6 +48,18 @@ def run_meta(run_dir: Path) -> dict:
     return read_json(Path(run_dir) / META)
 
 
+def base_model_path(meta: dict, progress: bool = True) -> str:
+    """The base checkpoint a run was trained from; re-resolved when the recorded folder is gone."""
+    from productqa.models import resolve_model
+
+    path = meta.get("base_model_path") or meta.get("base_model")
+    if not path:
+        raise UserError("the run's meta.json names no base_model: train again with scripts/02_train.py")
+    if Path(path).is_dir():
+        return str(path)
+    return resolve_model(meta.get("base_model") or path, progress)
+
+
 def resolve_export(export: Path | str | None = None) -> Path:
     path = Path(export) if export else EXPORTS / LATEST
     if not path.exists():
