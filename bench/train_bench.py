@@ -98,12 +98,12 @@ def run_unsloth(args):
     """The 02_train path (productqa.train); also writes the rendered texts for the plain path."""
     import torch
 
-    from productqa.data import read_jsonl
+    from productqa.files import read_jsonl
     from productqa.presets import choose
     from productqa.prompts import read_system_prompt
     from productqa.train import RESPONSE_PARTS, load_model, make_trainer, render
 
-    model, tokenizer, _, template, _ = load_model(args.model, args.max_seq_length, args.load_in_4bit, LORA["r"],
+    model, tokenizer, _, template, _, _ = load_model(args.model, args.max_seq_length, args.load_in_4bit, LORA["r"],
                                                   LORA["lora_alpha"], LORA["lora_dropout"], 3407)
     rows = read_jsonl(args.data / "train.jsonl")[: args.rows]
     texts = render(rows, tokenizer, read_system_prompt())

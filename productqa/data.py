@@ -84,8 +84,3 @@ def split_of(uid: str, val_size: float, test_size: float) -> str:
     if position < test_size + val_size:
         return "val"
     return "train"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from productqa import metrics as M
 from productqa.chat_format import answer_of, question_of, to_messages
-from productqa.data import read_jsonl
+from productqa.files import read_jsonl
 from productqa.errors import UserError
 from productqa.files import read_json, write_json
 from productqa.paths import PROCESSED, cache_dir

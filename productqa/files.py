@@ -47,6 +47,21 @@ def write_json(path: Path, obj) -> None:
         handle.write("\n")
 
 
+def json_line(obj) -> str:
+    """One JSON Lines line (UTF-8 text kept as is, newline-terminated)."""
+    return json.dumps(obj, ensure_ascii=False) + "\n"
+
+
+def write_jsonl(path: Path, rows) -> None:
+    with atomic_open(path) as handle:
+        handle.writelines(json_line(row) for row in rows)
+
+
+def read_jsonl(path: Path) -> list:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
 def read_json(path: Path):
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)

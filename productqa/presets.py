@@ -37,7 +37,7 @@ class Preset:
 
 
 PRESETS = {
-    "cpu": Preset("cpu", batch_size=4, grad_accum=1, max_seq_length=256, optim="adamw_torch", max_steps=30,
+    "cpu": Preset("cpu", batch_size=4, grad_accum=1, max_seq_length=512, optim="adamw_torch", max_steps=30,
                   epochs=1, lr=2e-4, load_in_4bit=False, eval_steps=15, save_steps=10, logging_steps=1,
                   warmup_steps=3),
     "t4": Preset("t4", batch_size=8, grad_accum=2, max_seq_length=512, optim="adamw_8bit", max_steps=-1,

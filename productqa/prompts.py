@@ -8,11 +8,17 @@ from productqa.errors import UserError
 from productqa.paths import PROMPTS
 
 
-def read_system_prompt(path: Path = PROMPTS / "system.txt") -> str:
+def read_prompt(path: Path) -> str:
+    """A prompt file's text: lines starting with '#' are comments, surrounding blank lines are cut."""
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
-        raise UserError(f"cannot read the system prompt {path}: {err.strerror}") from None
+        raise UserError(f"cannot read the prompt file {path}: {err.strerror}") from None
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
+
+
+def read_system_prompt(path: Path = PROMPTS / "system.txt") -> str:
+    return read_prompt(path)
 
 
 def read_question_templates(folder: Path = PROMPTS) -> list[str]:

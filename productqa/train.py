@@ -20,11 +20,11 @@ from pathlib import Path
 
 from productqa import presets
 from productqa.chat_format import template_name, to_messages
-from productqa.data import read_jsonl
 from productqa.errors import UserError
-from productqa.files import atomic_open, write_json
+from productqa.files import atomic_open, read_jsonl, write_json
 from productqa.paths import PROCESSED, PROMPTS, RUNS
 from productqa.runs import ADAPTER, META, point_latest
+from productqa.tokens import apply_repair, plan_repair
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Unsloth template name -> (instruction_part, response_part) for train_on_responses_only;
@@ -144,7 +144,11 @@ def set_stop_tokens(model, tokenizer, template: str | None) -> str:
 
 def load_model(model_name: str, max_seq_length: int, load_in_4bit: bool, lora_r: int, lora_alpha: int,
                lora_dropout: float, seed: int, progress: bool = True):
-    """(peft model, tokenizer with chat template, resolved path, template name, stop token)."""
+    """(peft model, tokenizer with chat template, resolved path, template name, stop token, row repair).
+
+    When the template's end-of-turn token has an untrained embedding row, it is repaired before LoRA
+    (productqa.tokens): the repair is recorded in meta.json and every later stage applies it again.
+    """
     from unsloth import FastLanguageModel
     from unsloth.chat_templates import get_chat_template
 
@@ -154,11 +158,14 @@ def load_model(model_name: str, max_seq_length: int, load_in_4bit: bool, lora_r:
     template = template_name(model.config.model_type, tokenizer)
     if template:
         tokenizer = get_chat_template(tokenizer, chat_template=template)
+    eos_id = tokenizer.eos_token_id
     stop = set_stop_tokens(model, tokenizer, template)
+    repair = plan_repair(model, tokenizer.convert_tokens_to_ids(stop), eos_id)
+    apply_repair(model, repair)
     model = FastLanguageModel.get_peft_model(
         model, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=TARGET_MODULES,
         bias="none", use_gradient_checkpointing="unsloth", random_state=seed)
-    return model, tokenizer, resolved, template, stop
+    return model, tokenizer, resolved, template, stop, repair
 
 
 # ------------------------------------------------------------------------------------------------
@@ -379,7 +386,7 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
     system_prompt = read_system_prompt(Path(args["system_prompt_file"]))
 
     # -- model ---------------------------------------------------------------------------------------
-    net, tokenizer, resolved, template, stop = load_model(
+    net, tokenizer, resolved, template, stop, repair = load_model(
         args["model"], chosen.max_seq_length, chosen.load_in_4bit, args["lora_r"], args["lora_alpha"],
         args["lora_dropout"], args["seed"], progress)
     train_texts, val_texts = render(train_rows, tokenizer, system_prompt), render(val_rows, tokenizer, system_prompt)
@@ -434,7 +441,7 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                "world_size": trainer.args.world_size, "resumed_from": checkpoint.name if checkpoint else None}
     write_meta(partial / META, "train", args, run_name=name, base_model=args["model"], base_model_path=resolved,
-               chat_template=template, stop_token=stop, system_prompt=system_prompt,
+               chat_template=template, stop_token=stop, token_repair=repair, system_prompt=system_prompt,
                max_seq_length=chosen.max_seq_length, preset=chosen.as_dict(), preset_choice=why,
                lora={"r": args["lora_r"], "alpha": args["lora_alpha"], "dropout": args["lora_dropout"],
                      "target_modules": TARGET_MODULES},

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Stage 1: clean the AmazonTitles-1.3MM catalog into ShareGPT conversations and a sources catalog.
+"""Stage 1: clean the AmazonTitles-1.3MM catalog into a catalog of sources and grounded conversations.
 
     python scripts/01_prepare.py                                   # the bundled sample
     python scripts/01_prepare.py --input ~/data/LF-Amazon-1.3M/trn.json.gz --max-records 50000
+    python scripts/01_prepare.py --k 4 --absent-share 0.1 --closed-book-share 0.3
 
-Writes data/processed/{train,val,test}.jsonl, catalog.sqlite, stats.json and meta.json.
+Writes data/processed/{train,val,test}.jsonl (ShareGPT rows: grounded, absent or closed_book),
+catalog.sqlite (every distinct product: the sources the chat retrieves), stats.json and meta.json.
 """
 import argparse
 import sys
@@ -25,10 +27,16 @@ def parse_args(argv=None):
     parser.add_argument("--max-records", type=int, default=None, help="keep at most this many records")
     parser.add_argument("--val-size", type=float, default=0.05, help="fraction of records in val")
     parser.add_argument("--test-size", type=float, default=0.05, help="fraction of records in test")
-    parser.add_argument("--seed", type=int, default=3407, help="seed for the choice of question phrasing")
+    parser.add_argument("--seed", type=int, default=3407, help="seed for question phrasing, row kinds and distractors")
+    # grounded rows (RAFT)
+    parser.add_argument("--k", type=int, default=3, help="catalog records shown with a grounded question")
+    parser.add_argument("--absent-share", type=float, default=0.2,
+                        help="share of questions whose product is left out of the records (answer: not in the catalog)")
+    parser.add_argument("--closed-book-share", type=float, default=0.2,
+                        help="share of questions asked with no records (what fine-tuning itself teaches)")
     # cleaning
     parser.add_argument("--min-chars", type=int, default=30, help="drop descriptions shorter than this")
-    parser.add_argument("--max-chars", type=int, default=700, help="cut longer descriptions at a sentence end")
+    parser.add_argument("--max-chars", type=int, default=400, help="cut longer descriptions at a sentence end")
     # speed
     parser.add_argument("--workers", type=int, default=None, help="cleaning processes (default: all cores)")
     return parser.parse_args(argv)
@@ -42,12 +50,14 @@ def main(argv=None):
 
     stats = prepare(args.input, args.out, max_records=args.max_records, val_size=args.val_size,
                     test_size=args.test_size, seed=args.seed, workers=args.workers,
-                    min_chars=args.min_chars, max_chars=args.max_chars)
+                    min_chars=args.min_chars, max_chars=args.max_chars, k=args.k,
+                    absent_share=args.absent_share, closed_book_share=args.closed_book_share)
     write_meta(args.out / "meta.json", "prepare", args, stats=stats)
     dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items()) or "none"
-    print(f"read {stats['read']:,} records, kept {stats['kept']:,} "
-          f"(train {stats['splits']['train']:,} / val {stats['splits']['val']:,} / test {stats['splits']['test']:,}); "
-          f"dropped: {dropped}; {stats['seconds']}s -> {args.out}")
+    kinds = ", ".join(f"{k} {v:,}" for k, v in stats["kinds"].items())
+    print(f"read {stats['read']:,} records, kept {stats['kept']:,} in the catalog; dropped: {dropped}\n"
+          f"questions: train {stats['splits']['train']:,} / val {stats['splits']['val']:,} / "
+          f"test {stats['splits']['test']:,} ({kinds}); {stats['seconds']}s -> {args.out}")
 
 
 if __name__ == "__main__":

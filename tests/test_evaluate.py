@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from productqa import evaluate as E
-from productqa.data import read_jsonl
+from productqa.files import read_jsonl
 from productqa.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
