@@ -40,4 +40,5 @@ def answer_of(row: dict) -> str:
 
 
 def question_of(row: dict) -> str:
-    return row["conversations"][0]["value"]
+    """The question as a user asked it (a grounded row's first turn also carries the records)."""
+    return row.get("question") or row["conversations"][0]["value"]

@@ -1,9 +1,17 @@
 """Base model vs fine-tuned model on the held-out split: generate, score, write runs/<name>/eval/.
 
 One load serves both models: the base checkpoint with the run's LoRA adapter on top, and the base
-model is the same weights with the adapter disabled. Both get the same prompts (the run's tokenizer
-and chat template, the run's system prompt), greedy decoding, batched with left padding, stopping
+model is the same weights with the adapter disabled (and the end-of-turn row repair undone: the base
+is the model as published). Both get the same prompts (the run's tokenizer and chat template, the
+run's system prompt, the same catalog records), greedy decoding, batched with left padding, stopping
 on the tokenizer's eos or <end_of_turn>.
+
+Each row kind of the split is a suite, scored base vs fine-tuned (the base model given the same
+records is the plain-RAG baseline):
+    grounded     right record, citation accuracy, invented citations, ROUGE-L/chrF/cosine to the record
+    absent       share answered exactly "not in the catalog"
+    closed_book  ROUGE-L/chrF/cosine to the description (held-out products: style, not knowledge)
+and every suite reports the share of answers that stopped by themselves.
 
 The base model's results depend only on the base model, the data and the settings, not on the
 adapter, so they are cached in <cache>/eval-base/<key>.json (cache = ~/.cache/productqa or
@@ -24,16 +32,18 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from productqa import grounded
 from productqa import metrics as M
 from productqa.chat_format import answer_of, question_of, to_messages
 from productqa.files import read_jsonl
 from productqa.errors import UserError
-from productqa.files import read_json, write_json
+from productqa.files import read_json, write_json, write_jsonl
 from productqa.paths import PROCESSED, cache_dir
 from productqa.runs import ADAPTER, base_model_path, run_meta
+from productqa.tokens import apply_repair, swapped
 
 EVAL = "eval"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 END_TOKENS = ("<end_of_turn>", "<eos>", "<|eot_id|>", "<|im_end|>", "<|end|>")
 
 
@@ -194,9 +204,11 @@ def answer_loss(model, tokenizer, rows: list[dict], system_prompt: str | None, b
 # the base model's cache
 
 def base_cache_key(base_model_path: str, data_sha256: str, settings: Settings, chat_template: str | None,
-                   system_prompt: str | None) -> tuple[str, dict]:
+                   system_prompt: str | None, device: str = "cpu", dtype: str = "float32") -> tuple[str, dict]:
+    """Everything the base answers depend on; batch size included (left padding changes the numerics)."""
     fields = {"version": CACHE_VERSION, "base_model_path": str(base_model_path), "data_sha256": data_sha256,
               "split": settings.split, "limit": settings.limit, "max_new_tokens": settings.max_new_tokens,
+              "batch_size": settings.batch_size, "device": device, "dtype": dtype,
               "chat_template_sha256": hashlib.sha256((chat_template or "").encode()).hexdigest(),
               "system_prompt": system_prompt}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24], fields
@@ -218,8 +230,11 @@ def read_base_cache(key: str, n: int) -> dict | None:
 # ---------------------------------------------------------------------------------------------------
 # loading
 
-def load_models(run_dir: Path, base_path: str, device: str | None = None):
-    """(model with the adapter, tokenizer saved with the run); `with model.disable_adapter():` is the base."""
+def load_models(run_dir: Path, base_path: str, device: str | None = None, repair: dict | None = None):
+    """(model with the adapter, tokenizer saved with the run, original rows of the repair).
+
+    The base model is `with model.disable_adapter(), tokens.swapped(model, originals):`.
+    """
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -235,21 +250,76 @@ def load_models(run_dir: Path, base_path: str, device: str | None = None):
         if Path(base_path).is_dir():
             raise UserError(f"cannot load the base model from {base_path}: {err}") from None
         raise hub_error(base_path, err) from None
+    originals = apply_repair(model, repair)
     model = PeftModel.from_pretrained(model, run_dir / ADAPTER).to(device)
     model.eval()
-    return model, tokenizer
+    return model, tokenizer, {row: values.to(device) for row, values in originals.items()}
 
 
 # ---------------------------------------------------------------------------------------------------
 # the whole evaluation
 
-def score(outputs: dict, references: list[str], embedder) -> dict:
-    scores = M.text_metrics(outputs["answers"], references, embedder)
-    scores.update(M.length_metrics(outputs["answers"], outputs["new_tokens"], outputs["stopped"]))
+def score(outputs: dict) -> dict:
+    """Figures over every question: loss, stopping, length, speed."""
+    scores = M.length_metrics(outputs["answers"], outputs["new_tokens"], outputs["stopped"])
     scores.update(loss=outputs["loss"]["loss"], perplexity=outputs["loss"]["perplexity"],
                   loss_tokens=outputs["loss"]["tokens"], tokens_per_second=outputs["tokens_per_second"],
                   generation_seconds=outputs["seconds"], generated_tokens=sum(outputs["new_tokens"]))
     return scores
+
+
+def suite_scores(kind: str, rows: list[dict], answers: list[str], stopped: list[bool], records: dict,
+                 embedder) -> dict:
+    """The figures of one suite (row kind) for one model; `records` maps uid -> description."""
+    figures = {"stopped_fraction": sum(stopped) / len(rows)}
+    descriptions = [records[row["id"]] for row in rows]
+    if kind == "absent":
+        figures["refused"] = sum(grounded.is_refusal(a) for a in answers) / len(rows)
+        return figures
+    texts = [grounded.strip_citations(a) for a in answers] if kind == "grounded" else answers
+    figures.update(M.text_metrics(texts, descriptions, embedder))
+    if kind == "grounded":
+        right = cited = invented = 0
+        for row, answer, text, gold in zip(rows, answers, texts, descriptions):
+            others = [records[uid] for uid in row["context"] if uid != row["id"]]
+            right += M.right_record(text, gold, others)
+            uids = grounded.cited_uids(answer)
+            cited += uids == [row["id"]]
+            invented += any(uid not in row["context"] for uid in uids)
+        figures.update(right_record=right / len(rows), citation_accuracy=cited / len(rows),
+                       invented_citation=invented / len(rows))
+    return figures
+
+
+def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder) -> dict:
+    """{kind: {"n", "base", "finetuned", "delta"}} for every row kind present."""
+    out = {}
+    for kind in grounded.KINDS:
+        index = [i for i, row in enumerate(rows) if row.get("kind", "closed_book") == kind]
+        if not index:
+            continue
+        chosen = [rows[i] for i in index]
+        pair = {name: suite_scores(kind, chosen, [o["answers"][i] for i in index], [o["stopped"][i] for i in index],
+                                   records, embedder) for name, o in (("base", base), ("finetuned", tuned))}
+        out[kind] = {"n": len(index), **pair, "delta": M.deltas(pair["base"], pair["finetuned"])}
+    return out
+
+
+def catalog_descriptions(folder: Path, rows: list[dict]) -> dict:
+    """uid -> description of every record the rows ask about or show, from the prepared catalog."""
+    from productqa.catalog import Catalog
+
+    wanted = {row["id"] for row in rows} | {uid for row in rows for uid in (row.get("context") or [])}
+    catalog = Catalog(Path(folder) / "catalog.sqlite")
+    try:
+        found = {uid: catalog.get(uid) for uid in sorted(wanted)}
+    finally:
+        catalog.close()
+    missing = sorted(uid for uid, record in found.items() if record is None)
+    if missing:
+        raise UserError(f"{folder}/catalog.sqlite lacks records the {len(rows)} questions use (e.g. {missing[0]}): "
+                        f"evaluate with the catalog prepared together with the split (--data)")
+    return {uid: record.description for uid, record in found.items()}
 
 
 def _run_model(model, tokenizer, prompts, rows, system_prompt, settings: Settings, label: str) -> dict:
@@ -284,33 +354,37 @@ def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, 
 
     log(f"evaluating {run_dir.name}: {len(rows)} {settings.split} questions from {split_path}, "
         f"base {base_path}, max {settings.max_new_tokens} new tokens")
-    model, tokenizer = load_models(run_dir, base_path, device)
+    records = catalog_descriptions(folder, rows)
+    model, tokenizer, originals = load_models(run_dir, base_path, device, meta.get("token_repair"))
     prompts = [prompt_text(tokenizer, row, system_prompt) for row in rows]
     references = [answer_of(row) for row in rows]
 
     # the tokenizer itself is part of "the chat template": a re-converted tokenizer must not hit old answers
     backend = getattr(tokenizer, "backend_tokenizer", None)
     template = (tokenizer.chat_template or "") + (backend.to_str() if backend is not None else str(len(tokenizer)))
-    key, key_fields = base_cache_key(base_path, file_sha256(split_path), settings, template, system_prompt)
+    key, key_fields = base_cache_key(base_path, file_sha256(split_path), settings, template, system_prompt,
+                                     str(model.device), str(model.dtype).replace("torch.", ""))
     base = read_base_cache(key, len(rows)) if settings.use_cache else None
     reused = base is not None
     if reused:
         log(f"base model: answers re-used from {base_cache_path(key)}")
     else:
-        with model.disable_adapter():
+        with model.disable_adapter(), swapped(model, originals):
             base = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "base")
         base["cache_key_fields"] = key_fields
         write_json(base_cache_path(key), base)
     tuned = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "fine-tuned")
 
-    log("scoring (ROUGE, BLEU, chrF, MiniLM embeddings)")
+    log("scoring (right record, citations, refusals, ROUGE, chrF, MiniLM embeddings)")
     embedder = M.load_embedder()
     result = {
-        "base": {**score(base, references, embedder), "cached": reused},
-        "finetuned": {**score(tuned, references, embedder), "cached": False},
+        "base": {**score(base), "cached": reused},
+        "finetuned": {**score(tuned), "cached": False},
+        "suites": suites(rows, base, tuned, records, embedder),
         "n": len(rows),
         "settings": {**{k: v for k, v in asdict(settings).items() if k not in ("progress",)},
                      "run": str(run_dir), "run_name": run_dir.name, "data": str(folder),
+                     "k": max((len(row["context"]) for row in rows if row.get("context")), default=None),
                      "split_file": str(split_path), "data_sha256": key_fields["data_sha256"],
                      "base_model": meta.get("base_model"), "base_model_path": base_path,
                      "chat_template": meta.get("chat_template"), "system_prompt": system_prompt,
@@ -320,7 +394,8 @@ def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, 
                      "versions": library_versions()},
     }
     result["delta"] = M.deltas(result["base"], result["finetuned"])
-    samples = [{"id": row.get("id"), "question": question_of(row), "reference": ref,
+    samples = [{"id": row.get("id"), "kind": row.get("kind"), "context": row.get("context"),
+                "question": question_of(row), "reference": ref,
                 "base": base["answers"][i], "finetuned": tuned["answers"][i],
                 "base_stopped": base["stopped"][i], "finetuned_stopped": tuned["stopped"][i]}
                for i, (row, ref) in enumerate(zip(rows, references))]
@@ -331,9 +406,7 @@ def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, 
     try:
         tmp.mkdir(parents=True)
         write_json(tmp / "metrics.json", result)
-        with open(tmp / "samples.jsonl", "w", encoding="utf-8") as handle:
-            for sample in samples:
-                handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
+        write_jsonl(tmp / "samples.jsonl", samples)
         write_report(tmp, run_dir=run_dir, examples=settings.examples)
         write_meta(tmp / "meta.json", "evaluate", args if args is not None else asdict(settings),
                    n=len(rows), base_cache_key=key)

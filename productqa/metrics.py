@@ -29,6 +29,10 @@ METRICS = {
     "mean_answer_words": ("mean answer length (words)", None),
     "mean_new_tokens": ("mean answer length (tokens)", None),
     "stopped_fraction": ("answers that stopped by themselves", True),
+    "right_record": ("right record (closer to it than to every other record shown)", True),
+    "citation_accuracy": ("cites exactly the right uid", True),
+    "invented_citation": ("cites a uid that was not shown", False),
+    "refused": ("answered \"not in the catalog\"", True),
     "tokens_per_second": ("generation tokens/s", True),
 }
 
@@ -52,6 +56,30 @@ def rouge(predictions: Sequence[str], references: Sequence[str]) -> dict[str, fl
         for name in ROUGE_TYPES:
             totals[name] += scores[name].fmeasure
     return {name: total / len(references) for name, total in totals.items()}
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure of one pair (stemmed)."""
+    return _rouge_l_scorer().score(reference, prediction)["rougeL"].fmeasure
+
+
+@functools.lru_cache(maxsize=1)
+def _rouge_l_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def right_record(answer: str, gold: str, others: Sequence[str]) -> bool:
+    """The answer is closer (ROUGE-L) to the gold record's description than to every other record shown.
+
+    Absolute ROUGE-L against the gold flatters a model that copies the wrong record when descriptions
+    share wording; this asks which of the records it actually reproduced.
+    """
+    if not answer.strip():
+        return False
+    to_gold = rouge_l(answer, gold)
+    return to_gold > 0 and all(to_gold > rouge_l(answer, other) for other in others)
 
 
 def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:

@@ -113,7 +113,7 @@ def make_row(entries: Sequence[Entry], gold: int, question: str, kind: str, mix:
         rng.shuffle(shown)
         context = [entries[i] for i in shown]
         reply = grounded.answer(entry) if kind == "grounded" else grounded.not_in_catalog()
-    return {"id": entry.uid, "title": entry.title, "kind": kind,
+    return {"id": entry.uid, "title": entry.title, "kind": kind, "question": question,
             "context": [record.uid for record in context] if context is not None else None,
             "conversations": [{"from": "human", "value": grounded.user_turn(question, context)},
                               {"from": "gpt", "value": reply}]}

@@ -11,7 +11,20 @@ from pathlib import Path
 from productqa.files import atomic_open, read_json
 from productqa.metrics import METRICS
 
+_SUITES = {
+    "grounded": "Grounded: the product's record among {k} records shown (the base model given the same records "
+                "is the plain-RAG baseline)",
+    "absent": "Absent: the product's record left out of the records shown; the right answer is "
+              "\"not in the catalog\"",
+    "closed_book": "Closed book: the question alone, about a held-out product (measures style, not knowledge)",
+}
+
 _NOTES = """\
+- right record: the answer (citations removed) is closer by ROUGE-L to the asked product's description
+  than to every other record shown; absolute ROUGE-L flatters a model that copies the wrong record.
+- cites exactly the right uid: the answer's [uid] citations are exactly the product's uid; a cited uid
+  that was not among the records shown counts as invented.
+- answered "not in the catalog": the whole answer is that sentence (an echo of the system prompt is not).
 - ROUGE-1/2/L: word n-gram / longest-common-subsequence overlap with the reference description (F1,
   stemmed); BLEU and chrF: sacrebleu corpus scores (word 4-grams with a brevity penalty; character
   6-grams), divided by 100 so every overlap score is on a 0-1 scale as in the published figures.
@@ -20,6 +33,18 @@ _NOTES = """\
   question (answer tokens and the end-of-turn marker only, as in training); lower is better.
 - answers that stopped by themselves: generation ended with an end token before the new-token limit.
 - tokens/s: generated tokens (up to each answer's end token) per second of `generate`, batched."""
+
+
+_SHARES = ("stopped_fraction", "right_record", "citation_accuracy", "invented_citation", "refused")
+
+
+def suites_section(result: dict) -> str:
+    k = result.get("settings", {}).get("k") or "k"
+    parts = []
+    for kind, suite in result.get("suites", {}).items():
+        parts += [f"### {_SUITES.get(kind, kind).format(k=k)} — n = {suite['n']}", "",
+                  metrics_table(suite["base"], suite["finetuned"]), ""]
+    return "\n".join(parts).strip() or "No suites."
 
 
 def _cell(text: str) -> str:
@@ -33,7 +58,7 @@ def _fmt(name: str, value) -> str:
         return "–"
     if name in ("tokens_per_second", "mean_answer_words", "mean_new_tokens", "perplexity"):
         return f"{value:,.1f}"
-    if name == "stopped_fraction":
+    if name in _SHARES:
         return f"{value:.0%}"
     return f"{value:.3f}"
 
@@ -44,15 +69,14 @@ def _delta(name: str, base, tuned) -> str:
     diff = tuned - base
     better = METRICS[name][1]
     mark = "" if better is None or abs(diff) < 1e-12 else (" ▲" if (diff > 0) == better else " ▼")
-    if name == "stopped_fraction":
+    if name in _SHARES:
         return f"{diff * 100:+.0f} pts{mark}"
     if name in ("tokens_per_second", "mean_answer_words", "mean_new_tokens", "perplexity"):
         return f"{diff:+,.1f}{mark}"
     return f"{diff:+.3f}{mark}"
 
 
-def metrics_table(result: dict) -> str:
-    base, tuned = result["base"], result["finetuned"]
+def metrics_table(base: dict, tuned: dict) -> str:
     lines = ["| metric | base | fine-tuned | Δ |", "|---|---:|---:|---:|"]
     for name, (label, _better) in METRICS.items():
         if name == "tokens_per_second" or (name not in base and name not in tuned):
@@ -127,8 +151,9 @@ def examples_section(samples: list[dict], count: int) -> str:
     parts = []
     for i, sample in enumerate(samples[:count], 1):
         flags = lambda key: "" if sample.get(key, True) else " *(cut at the token limit)*"  # noqa: E731
+        kind = f" *({sample['kind']})*" if sample.get("kind") else ""
         parts.append("\n".join([
-            f"**{i}. {_cell(sample['question'])}**", "",
+            f"**{i}. {_cell(sample['question'])}**{kind}", "",
             "| | answer |", "|---|---|",
             f"| reference | {_cell(sample['reference'])} |",
             f"| base | {_cell(sample['base'])}{flags('base_stopped')} |",
@@ -165,8 +190,10 @@ def render(result: dict, samples: list[dict], loss_md: str, examples: int = 5) -
     return "\n".join([
         f"# Evaluation of `{s.get('run_name', '?')}`: base vs fine-tuned", "",
         header + warning, "",
-        "## Metrics", "",
-        metrics_table(result), "",
+        "## By question kind", "",
+        suites_section(result), "",
+        "## All questions", "",
+        metrics_table(base, tuned), "",
         "▲ better, ▼ worse after fine-tuning. Overlap scores are 0-1.", "",
         "## Generation speed", "",
         speed, "",

@@ -39,6 +39,23 @@ def parse_args(argv=None):
     return args
 
 
+def summary(result: dict) -> str:
+    """One line per suite: n, then each headline figure base -> fine-tuned."""
+    headline = {"grounded": ("right_record", "citation_accuracy", "rougeL", "stopped_fraction"),
+                "absent": ("refused", "stopped_fraction"),
+                "closed_book": ("rougeL", "chrf", "embedding_cosine", "stopped_fraction")}
+    lines = []
+    for kind, suite in result["suites"].items():
+        figures = "  ".join(f"{name} {suite['base'][name]:.3f} -> {suite['finetuned'][name]:.3f}"
+                            for name in headline[kind])
+        lines.append(f"{kind} (n={suite['n']}): {figures}")
+    base, tuned = result["base"], result["finetuned"]
+    lines.append(f"all (n={result['n']}): answer perplexity {base['perplexity']:.2f} -> {tuned['perplexity']:.2f}  "
+                 f"stopped {base['stopped_fraction']:.0%} -> {tuned['stopped_fraction']:.0%}  "
+                 f"tokens/s {base['tokens_per_second']:.1f} / {tuned['tokens_per_second']:.1f}")
+    return "\n".join(lines)
+
+
 @cli
 def main(argv=None):
     args = parse_args(argv)
@@ -52,12 +69,7 @@ def main(argv=None):
     if args.data is not None and not args.data.is_dir():
         raise UserError(f"--data {args.data} is not a folder: pass the output folder of scripts/01_prepare.py")
     result = evaluate(run_dir, settings, data=args.data, device=args.device, args=jsonable(args))
-    base, tuned = result["base"], result["finetuned"]
-    print(f"n={result['n']}  ROUGE-L {base['rougeL']:.3f} -> {tuned['rougeL']:.3f}  "
-          f"BLEU {base['bleu']:.3f} -> {tuned['bleu']:.3f}  chrF {base['chrf']:.3f} -> {tuned['chrf']:.3f}  "
-          f"cosine {base['embedding_cosine']:.3f} -> {tuned['embedding_cosine']:.3f}  "
-          f"perplexity {base['perplexity']:.1f} -> {tuned['perplexity']:.1f}  "
-          f"tokens/s {base['tokens_per_second']:.1f} / {tuned['tokens_per_second']:.1f}")
+    print(summary(result))
     print(f"report: {run_dir / 'eval' / 'report.md'}")
 
 
