@@ -1,11 +1,18 @@
-"""The offline terminal chat: a GGUF on llama.cpp answers, the catalog names the sources.
+"""The offline terminal chat: the catalog finds the product's records, a GGUF on llama.cpp answers from them.
 
     model file  resolve_model_file (export/latest by default) -> load_model (checked: GGUF, chat template)
-    session     ChatSession.ask: search the catalog, fit the history into n_ctx, stream the answer
+    session     ChatSession.ask, grounded (the default with a catalog): retrieve k records; if the
+                product is in the catalog (an exact or one-typo title match: code decides, not the
+                model), put them in the trained prompt (productqa.grounded) and stream the answer;
+                else answer "not in the catalog" and invent nothing. Closed book: the question alone,
+                with the conversation so far fitted into n_ctx.
+    sources     the records put in the prompt, the ones the answer cites marked; a cited uid that was
+                not in the prompt is never shown as a source.
     REPL        repl(): commands, readline, Ctrl-C stops a generation, Ctrl-D or /exit leaves
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -13,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from productqa import history
+from productqa import grounded, history
+from productqa.chat_format import prompt_messages
 from productqa.errors import UserError
 from productqa.files import read_json, write_json
 from productqa.gguf import quiet_stderr
@@ -26,12 +34,12 @@ HELP = """commands:
   /reset             forget the conversation (the system prompt stays)
   /system TEXT       replace the system prompt (and reset)
   /temp X            sampling temperature (0 = greedy)
-  /sources on|off    show the matching catalog records after each answer
-  /rag on|off        put the top source's description into the prompt
+  /sources on|off    show the catalog records after each answer
+  /grounded on|off   answer from the retrieved catalog records (off: closed book, from memory)
   /stats             show load time, time to first token and tokens/s after each answer (toggle)
   /save FILE         write the conversation as JSON
   /exit              leave (Ctrl-D too); Ctrl-C stops a generation"""
-COMMANDS = ("help", "reset", "system", "temp", "sources", "rag", "stats", "save", "exit", "quit")
+COMMANDS = ("help", "reset", "system", "temp", "sources", "grounded", "stats", "save", "exit", "quit")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,6 +67,18 @@ def resolve_model_file(model: Path | str | None = None) -> Path:
     if not ggufs:
         raise UserError(f"no .gguf file in {path}: run scripts/04_export.py or pass --model FILE.gguf")
     return min(ggufs, key=lambda p: (p.stat().st_size, p.name))
+
+
+def trained_system_prompt(model_file: Path) -> str:
+    """The system prompt the model was trained with (export.json beside the file), else prompts/system.txt."""
+    from productqa.prompts import read_system_prompt
+
+    meta = Path(model_file).parent / "export.json"
+    try:
+        found = read_json(meta).get("system_prompt") if meta.is_file() else None
+    except (OSError, ValueError):
+        found = None
+    return found if isinstance(found, str) else read_system_prompt()
 
 
 def load_model(path: Path, n_ctx: int = 4096, threads: int | None = None):
@@ -129,19 +149,26 @@ def on_off(arg: str) -> bool:
     raise ValueError(f"say on or off, not {arg!r}")
 
 
-def format_sources(sources) -> str:
-    if not sources:
+def format_sources(turn: "Turn") -> str:
+    """The records the answer was given, cited ones marked; nearest records when none matched."""
+    if not turn.sources:
         return "Sources: no matching catalog record (this answer is not grounded in the catalog)."
-    lines = ["Sources:"]
-    for rank, source in enumerate(sources, 1):
-        lines.append(f"  [{rank}] {source.uid}  {source.title}  (score {source.score:.2f})")
+    if not turn.grounded:
+        head = "Nearest catalog records (none is the product asked about; not used):"
+    else:
+        head = "Sources (the catalog records given with the question; * = cited by the answer):"
+    lines = [head]
+    for rank, source in enumerate(turn.sources, 1):
+        mark = "*" if source.uid in turn.cited else " "
+        lines.append(f" {mark}[{rank}] {source.uid}  {source.title}  (score {source.score:.2f})")
     return "\n".join(lines)
 
 
-def grounded_question(question: str, source) -> str:
-    """--rag: the question with the top source's record in front of it."""
-    return (f"Catalog record {source.uid}, \"{source.title}\": {source.description}\n\n"
-            f"Using this record, answer: {question}")
+def turn_json(turn: "Turn") -> dict:
+    """The --json object of one answer."""
+    return {"question": turn.user, "answer": turn.assistant, "grounded": turn.grounded, "stopped": turn.ended,
+            "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited}
+                        for s in turn.sources]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,9 +178,14 @@ def grounded_question(question: str, source) -> str:
 class Turn:
     user: str                   # what the user typed (after any cut)
     assistant: str              # the answer as generated (partial when stopped)
-    prompt_user: str            # the user message the model saw (with --rag context)
+    prompt_user: str            # the user message the model saw (with the records when grounded)
     sources: list = field(default_factory=list)
+    grounded: bool = False      # the records were put in the prompt (the product is in the catalog)
+    cited: list = field(default_factory=list)     # uids the answer cites that were in the prompt
+    uncited: list = field(default_factory=list)   # uids the answer cites that were NOT in the prompt (never shown)
+    ended: bool = False         # the model ended the answer itself (or the catalog answered)
     stopped: bool = False       # Ctrl-C ended it
+    messages: list = field(default_factory=list)  # what the model was given
     dropped: int = 0            # oldest turns left out to fit the context
     cut: bool = False           # the question was cut to fit
     prompt_tokens: int = 0
@@ -191,11 +223,11 @@ class ChatSession:
     """One conversation with a loaded model; ask() streams an answer to `out` and records the turn."""
 
     def __init__(self, llm, catalog=None, system: str | None = None, temperature: float = 0.7,
-                 top_p: float = 0.95, max_tokens: int = 512, k: int = 3, rag: bool = False,
+                 top_p: float = 0.95, max_tokens: int = 512, k: int = 3, grounded: bool = True,
                  show_sources: bool = True, out=None, count=None):
         self.llm, self.catalog, self.system = llm, catalog, system
         self.temperature, self.top_p, self.max_tokens, self.k = temperature, top_p, max_tokens, k
-        self.rag, self.show_sources = rag, show_sources
+        self.grounded, self.show_sources = grounded, show_sources
         self.out = out or sys.stdout
         self.count = count or TemplateCounter(llm)
         self.turns: list[Turn] = []
@@ -209,38 +241,74 @@ class ChatSession:
 
     def ask(self, question: str) -> Turn:
         with _StopFlag() as flag:  # Ctrl-C from here on stops this answer, not the program
-            return self._ask(question, flag)
+            started = time.perf_counter()
+            sources = self.catalog.search(question, self.k) if self.catalog is not None else []
+            if self.grounded and self.catalog is not None:
+                turn = self._grounded_turn(question, sources)
+            else:
+                turn = self._closed_book_turn(question, sources)
+            if turn.grounded or not (self.grounded and self.catalog is not None):
+                self._generate(turn, flag, started)
+            else:  # the catalog has no such product: say so, invent nothing
+                turn.assistant, turn.ended = grounded.not_in_catalog(), True
+                turn.first_token_s = time.perf_counter() - started
+                self.say(turn.assistant)
+            self.turns.append(turn)
+            return turn
 
-    def _ask(self, question: str, flag: _StopFlag) -> Turn:
-        started = time.perf_counter()
-        sources = self.catalog.search(question, self.k) if self.catalog is not None else []
-        prompt_user = grounded_question(question, sources[0]) if self.rag and sources else question
-        # leave room for the answer: max_tokens, but never more than half of the window
+    def _grounded_turn(self, question: str, sources: list) -> Turn:
+        """The trained prompt with the retrieved records, when the top one is the product asked about
+        (a title match: retrieval's reliable signal); fewer records if k of them overflow the context."""
+        turn = Turn(question, "", question, sources)
+        if not (sources and getattr(sources[0], "match", "")):
+            return turn
         budget = self.n_ctx - min(self.max_tokens, self.n_ctx // 2)
-        past = [{"user": t.prompt_user, "assistant": t.assistant} for t in self.turns]
-        fitted = history.fit(self.system, past, prompt_user, self.count, budget)
+        shown = list(sources)
+        while shown:
+            prompt_user = grounded.user_turn(question, shown)
+            tokens = self.count(prompt_messages(prompt_user, self.system))
+            if tokens <= budget:
+                break
+            shown.pop()
+        if not shown:
+            raise UserError(f"the product's record does not fit the {self.n_ctx}-token context: raise --ctx")
+        if len(shown) < len(sources):
+            self.say(f"[note: {len(shown)} of {len(sources)} records fit the {self.n_ctx}-token context]")
+        turn.prompt_user, turn.sources, turn.prompt_tokens, turn.grounded = prompt_user, shown, tokens, True
+        turn.messages = prompt_messages(prompt_user, self.system)
+        return turn
+
+    def _closed_book_turn(self, question: str, sources: list) -> Turn:
+        """The question alone, after as much of the conversation as fits into n_ctx."""
+        budget = self.n_ctx - min(self.max_tokens, self.n_ctx // 2)
+        past = [{"user": t.prompt_user, "assistant": t.assistant} for t in self.turns if not t.grounded]
+        fitted = history.fit(self.system, past, question, self.count, budget)
         if fitted.cut:
-            kept = len(fitted.messages[-1]["content"]) - (len(prompt_user) - len(question))
-            question = question[:max(kept, 0)]
-            prompt_user = fitted.messages[-1]["content"]
+            question = fitted.messages[-1]["content"]
             self.say(f"[note: your message was too long for the {self.n_ctx}-token context; "
                      f"only its first {len(question):,} characters were used]")
         if fitted.dropped:
             self.turns = self.turns[fitted.dropped:]
-        turn = Turn(question, "", prompt_user, sources, dropped=fitted.dropped, cut=fitted.cut,
+        turn = Turn(question, "", question, sources, dropped=fitted.dropped, cut=fitted.cut,
                     prompt_tokens=fitted.tokens)
-        max_tokens = max(1, min(self.max_tokens, self.n_ctx - fitted.tokens - 1))
+        turn.messages = fitted.messages
+        return turn
 
-        pieces, first = [], None
+    def _generate(self, turn: Turn, flag: _StopFlag, started: float) -> None:
+        """Stream the answer to turn.messages; record whether the model ended it and what it cites."""
+        max_tokens = max(1, min(self.max_tokens, self.n_ctx - turn.prompt_tokens - 1))
+        pieces, first, finish = [], None, None
         stream = self.llm.create_chat_completion(
-            fitted.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
+            turn.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
             max_tokens=max_tokens, stop=STOP)
         try:
             for chunk in stream:
                 if flag.stopped:
                     turn.stopped = True
                     break
-                text = chunk["choices"][0]["delta"].get("content")
+                choice = chunk["choices"][0]
+                finish = choice.get("finish_reason") or finish
+                text = choice["delta"].get("content")
                 if text:
                     if first is None:
                         first = time.perf_counter()
@@ -250,24 +318,23 @@ class ChatSession:
             stream.close()
         ended = time.perf_counter()
         turn.assistant = "".join(pieces).strip()
+        turn.ended = finish == "stop" and not turn.stopped
         turn.tokens = len(self.llm.tokenize(turn.assistant.encode("utf-8"), add_bos=False)) if pieces else 0
         turn.first_token_s = (first or ended) - started
         turn.decode_s = ended - (first or ended)
+        shown = {source.uid for source in turn.sources} if turn.grounded else set()
+        for uid in grounded.cited_uids(turn.assistant):
+            (turn.cited if uid in shown else turn.uncited).append(uid)
         self.say(" [stopped]" if turn.stopped else "")
-        self.turns.append(turn)
-        return turn
+        if turn.uncited:
+            self.say(f"[note: the answer cites {', '.join(turn.uncited)}, which was not among the records "
+                     f"it was given: that is not a source]")
 
     def save(self, path: Path, **extra) -> Path:
-        turns = [{"user": t.user, "assistant": t.assistant, "stopped": t.stopped,
-                  "sources": [{"uid": s.uid, "title": s.title, "score": s.score} for s in t.sources]}
-                 for t in self.turns]
-        messages = history.to_messages(self.system, [{"user": t.prompt_user, "assistant": t.assistant}
-                                                     for t in self.turns[:-1]], self.turns[-1].prompt_user) \
-            if self.turns else []
-        if self.turns:
-            messages.append({"role": "assistant", "content": self.turns[-1].assistant})
+        turns = [{**turn_json(t), "user": t.user, "interrupted": t.stopped,
+                  "messages": t.messages + [{"role": "assistant", "content": t.assistant}]} for t in self.turns]
         write_json(Path(path), {**extra, "system": self.system, "temperature": self.temperature,
-                                "rag": self.rag, "turns": turns, "messages": messages})
+                                "grounded": self.grounded, "turns": turns})
         return Path(path)
 
 
@@ -293,8 +360,9 @@ def _enable_readline() -> None:
 
 
 class Repl:
-    def __init__(self, session: ChatSession, load_s: float, stats: bool = False, model: str = ""):
-        self.session, self.load_s, self.stats, self.model = session, load_s, stats, model
+    def __init__(self, session: ChatSession, load_s: float, stats: bool = False, model: str = "",
+                 as_json: bool = False):
+        self.session, self.load_s, self.stats, self.model, self.as_json = session, load_s, stats, model, as_json
 
     def answer(self, question: str) -> None:
         session = self.session
@@ -303,9 +371,11 @@ class Repl:
             session.say(f"[note: dropped the {turn.dropped} oldest turn(s) to stay within "
                         f"{session.n_ctx} tokens]")
         if session.show_sources and session.catalog is not None:
-            session.say(format_sources(turn.sources))
+            session.say(format_sources(turn))
         if self.stats:
             session.say(format_stats(turn, self.load_s))
+        if self.as_json:
+            session.say(json.dumps(turn_json(turn), ensure_ascii=False))
 
     def command(self, cmd: Command) -> bool:
         """Run one command; False means leave."""
@@ -337,9 +407,12 @@ class Repl:
                     session.say("[no catalog loaded: there are no sources to show]")
                 else:
                     session.say(f"[sources {'on' if session.show_sources else 'off'}]")
-            elif cmd.name == "rag":
-                session.rag = on_off(cmd.arg)
-                session.say(f"[rag {'on' if session.rag else 'off'}]")
+            elif cmd.name == "grounded":
+                session.grounded = on_off(cmd.arg)
+                if session.catalog is None:
+                    session.say("[no catalog loaded: answers are closed book]")
+                else:
+                    session.say(f"[grounded {'on' if session.grounded else 'off (closed book)'}]")
             elif cmd.name == "stats":
                 self.stats = not self.stats if not cmd.arg else on_off(cmd.arg)
                 session.say(f"[stats {'on' if self.stats else 'off'}]")
@@ -401,15 +474,17 @@ def open_catalog(path: Path | None):
 
 def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,
              temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
-             threads: int | None = None, k: int = 3, rag: bool = False, sources: bool = True,
-             stats: bool = False) -> int:
+             threads: int | None = None, k: int = 3, closed_book: bool = False, sources: bool = True,
+             stats: bool = False, as_json: bool = False) -> int:
     path = resolve_model_file(model)
+    if system is None:
+        system = trained_system_prompt(path)
     started = time.perf_counter()
     llm = load_model(path, n_ctx=n_ctx, threads=threads)
     load_s = time.perf_counter() - started
     session = ChatSession(llm, open_catalog(catalog), system=system, temperature=temperature,
-                          top_p=top_p, max_tokens=max_tokens, k=k, rag=rag, show_sources=sources)
-    repl = Repl(session, load_s, stats=stats, model=str(path))
+                          top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book, show_sources=sources)
+    repl = Repl(session, load_s, stats=stats, model=str(path), as_json=as_json)
     try:
         if prompt is not None:
             repl.answer(prompt)

@@ -26,11 +26,19 @@ def template_name(model_type: str, tokenizer=None) -> str | None:
     return name
 
 
+def prompt_messages(user: str, system_prompt: str | None = None) -> list[dict]:
+    """The messages of a one-question prompt: what the chat sends and what training rows render to."""
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": user}]
+
+
 def to_messages(row: dict, system_prompt: str | None = None, with_answer: bool = True) -> list[dict]:
     """A prepared row -> chat messages; with_answer=False leaves the last answer off (for generation)."""
     turns = row["conversations"]
     if not with_answer and turns and turns[-1]["from"] == "gpt":
         turns = turns[:-1]
+    if len(turns) == 1:
+        return prompt_messages(turns[0]["value"], system_prompt)
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return messages + [{"role": ROLES[turn["from"]], "content": turn["value"]} for turn in turns]
 

@@ -38,8 +38,8 @@ from productqa.chat_format import answer_of, question_of, to_messages
 from productqa.files import read_jsonl
 from productqa.errors import UserError
 from productqa.files import read_json, write_json, write_jsonl
-from productqa.paths import PROCESSED, cache_dir
-from productqa.runs import ADAPTER, base_model_path, run_meta
+from productqa.paths import cache_dir
+from productqa.runs import ADAPTER, base_model_path, data_folder, run_meta
 from productqa.tokens import apply_repair, swapped
 
 EVAL = "eval"
@@ -60,11 +60,6 @@ class Settings:
 
 # ---------------------------------------------------------------------------------------------------
 # data and prompts
-
-def data_folder(meta: dict, data: Path | str | None = None) -> Path:
-    """--data if given, else the processed folder the run was trained on, else data/processed."""
-    return Path(data or meta.get("args", {}).get("data") or PROCESSED)
-
 
 def load_split(folder: Path, split: str, limit: int | None) -> tuple[list[dict], Path]:
     path = Path(folder) / f"{split}.jsonl"

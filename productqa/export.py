@@ -24,6 +24,7 @@ from productqa.errors import UserError
 from productqa.files import atomic_open, write_json
 from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, quiet_stderr, read_metadata
 from productqa.runs import ADAPTER, base_model_path, point_latest
+from productqa.tokens import apply_repair
 
 # bytes per parameter of each file type (llama.cpp block sizes), for the disk-space check
 BYTES_PER_PARAM = {"f16": 2.0, "q8_0": 1.0625, "q6_k": 0.82, "q5_k_m": 0.69, "q4_k_m": 0.6, "q4_0": 0.5625,
@@ -74,6 +75,7 @@ def merge(run_dir: Path, meta: dict, merged_dir: Path):
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     except OSError as err:
         raise UserError(f"cannot load the base model {base} named in {run_dir}/meta.json: {err}") from None
+    apply_repair(model, meta.get("token_repair"))  # the end-of-turn row training started from
     try:
         model = PeftModel.from_pretrained(model, adapter)
     except (RuntimeError, ValueError, KeyError) as err:
@@ -275,7 +277,7 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
     system_prompt = meta.get("system_prompt")
     rows = gate_rows(data_dir, max(gate_samples, parity_samples))
     figures: dict = {"run": str(run_dir), "name": name, "base_model": meta.get("base_model"),
-                     "chat_template": meta.get("chat_template")}
+                     "chat_template": meta.get("chat_template"), "system_prompt": system_prompt}
 
     # merge -----------------------------------------------------------------------------------
     merged_dir = out / f".merged.tmp-{os.getpid()}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from productqa.errors import UserError
 from productqa.files import read_json
-from productqa.paths import EXPORTS, RUNS
+from productqa.paths import EXPORTS, PROCESSED, RUNS
 
 ADAPTER = "adapter"
 META = "meta.json"
@@ -46,6 +46,11 @@ def resolve_run(run: Path | str | None = None) -> Path:
 
 def run_meta(run_dir: Path) -> dict:
     return read_json(Path(run_dir) / META)
+
+
+def data_folder(meta: dict, data: Path | str | None = None) -> Path:
+    """--data if given, else the processed folder the run was trained on, else data/processed."""
+    return Path(data or meta.get("args", {}).get("data") or PROCESSED)
 
 
 def base_model_path(meta: dict, progress: bool = True) -> str:

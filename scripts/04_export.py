@@ -26,7 +26,8 @@ def parse_args(argv=None):
     parser.add_argument("--run", type=Path, default=None, help="training run folder (default: runs/latest)")
     parser.add_argument("--name", default=None, help="export name (default: the run's folder name)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: export/NAME)")
-    parser.add_argument("--data", type=Path, default=paths.PROCESSED, help="folder with test.jsonl (held-out answers)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder with test.jsonl (held-out answers; default: the data the run was trained on)")
     # what to produce
     parser.add_argument("--quant", default="q8_0,q4_k_m", help="comma-separated: f16,q8_0,q6_k,q5_k_m,q4_k_m,q4_0,q3_k_m")
     parser.add_argument("--keep-f16", action="store_true", help="keep the f16 GGUF (it is removed by default)")
@@ -48,14 +49,15 @@ def main(argv=None):
     args = parse_args(argv)
     from productqa.export import export, parse_quants, push_to_hub
     from productqa.meta import write_meta
-    from productqa.runs import resolve_run, run_meta
+    from productqa.runs import data_folder, resolve_run, run_meta
 
     quants = parse_quants(args.quant)
     run_dir = resolve_run(args.run)
     name = args.name or run_dir.name
     out = args.out or paths.EXPORTS / name
 
-    figures = export(run_dir, run_meta(run_dir), out, name, quants, args.data, keep_f16=args.keep_f16,
+    meta = run_meta(run_dir)
+    figures = export(run_dir, meta, out, name, quants, data_folder(meta, args.data), keep_f16=args.keep_f16,
                      gate_samples=args.gate_samples, gate_tokens=args.gate_tokens, max_ppl_ratio=args.max_ppl_ratio,
                      parity_samples=args.parity_samples, parity_tokens=args.parity_tokens,
                      max_tokens=args.max_tokens, description=args.description)

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Stage 5: chat offline with the exported model on llama.cpp; every answer names its catalog sources.
+"""Stage 5: chat offline with the exported model on llama.cpp, grounded in the catalog, with sources.
 
     python scripts/05_chat.py                                        # export/latest, interactive
-    python scripts/05_chat.py -p "Tell me about The Quiet Harbor"    # one answer with sources, then exit
-    python scripts/05_chat.py --rag --stats                          # ground answers in the top source
-    python scripts/05_chat.py --model export/gemma-sample/gemma-sample.Q8_0.gguf --temperature 0
+    python scripts/05_chat.py -p 'Tell me about "Mog's Christmas"'   # one answer with sources, then exit
+    python scripts/05_chat.py -p '...' --json --temperature 0        # + one JSON object on the last line
+    python scripts/05_chat.py --closed-book --stats                  # no records: what the model itself knows
+    python scripts/05_chat.py --model export/gemma-sample/gemma-sample.q8_0.gguf --temperature 0
     printf 'first question\\nsecond question\\n' | python scripts/05_chat.py   # questions from a pipe
 
-In the chat: /help, /reset, /system TEXT, /temp X, /sources on|off, /rag on|off, /stats, /save FILE,
-/exit. Ctrl-C stops the answer being generated; Ctrl-D leaves.
+Grounded (the default when the catalog exists): the catalog retrieves the product's records; when one
+is the product asked about, the model answers from them and cites the record's uid; when none is,
+the answer is "not in the catalog". In the chat: /help, /reset, /system TEXT, /temp X,
+/sources on|off, /grounded on|off, /stats, /save FILE, /exit. Ctrl-C stops an answer; Ctrl-D leaves.
 """
 import argparse
 import sys
@@ -27,12 +30,15 @@ def parse_args(argv=None):
                         help="a .gguf file or an export folder (default: export/latest, its default quant)")
     parser.add_argument("--catalog", type=Path, default=paths.PROCESSED / "catalog.sqlite",
                         help="the sources index written by 01_prepare (missing: chat without sources)")
-    parser.add_argument("--system", type=Path, default=paths.PROMPTS / "system.txt", help="system prompt file")
-    parser.add_argument("--k", type=int, default=3, help="how many sources to list")
-    parser.add_argument("--rag", action="store_true", help="put the top source's description into the prompt")
+    parser.add_argument("--system", type=Path, default=None,
+                        help="system prompt file (default: the one the model was trained with, from export.json)")
+    parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question")
+    parser.add_argument("--closed-book", action="store_true", help="answer without catalog records (from memory)")
     parser.add_argument("--no-sources", action="store_true", help="do not print the Sources block")
     # one-shot mode
     parser.add_argument("-p", "--prompt", default=None, help="answer this one question and exit")
+    parser.add_argument("--json", action="store_true",
+                        help="after each answer, one JSON line: question, answer, sources, grounded, stopped")
     # sampling
     parser.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
     parser.add_argument("--top-p", type=float, default=0.95)
@@ -50,11 +56,13 @@ def main(argv=None):
     from productqa.chat import run_chat
     from productqa.prompts import read_system_prompt
 
-    system = read_system_prompt(args.system)
+    if args.k < 1:
+        raise SystemExit("error: --k must be at least 1")
+    system = read_system_prompt(args.system) if args.system else None
     return run_chat(model=args.model, catalog=args.catalog, system=system, prompt=args.prompt,
                     temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                    n_ctx=args.ctx, threads=args.threads, k=args.k, rag=args.rag,
-                    sources=not args.no_sources, stats=args.stats)
+                    n_ctx=args.ctx, threads=args.threads, k=args.k, closed_book=args.closed_book,
+                    sources=not args.no_sources, stats=args.stats, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from productqa.data import split_of
 from productqa.errors import UserError
 from productqa.prepare import prepare
 from productqa.synthetic import write_records
+from productqa.titles import normalize_title
 from tests.conftest import record
 
 OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "stats.json", "catalog.sqlite")
@@ -34,23 +35,25 @@ def test_hostile_lines_are_counted_never_crash(make_input, tmp_path):
         record(uid="empty", title="Empty One", content=""),
         record(uid="short", title="Short One", content="Tiny."),
         record(uid="junk", title="Junk One", content="!!!! ???? 1234 5678 #### $$$$ %%%% ^^^^"),
-        record(uid="dup", title="THE QUIET HARBOR"),                                 # duplicate title
+        record(uid="good1"),                                                         # exact repeat
+        record(uid="same", title="THE QUIET HARBOR", content="Another product under the same title, told apart."),
         "",                                                                          # blank: not a record
         "   ",
     ]
     stats = prepare(make_input(lines), tmp_path / "out", progress=False, workers=1)
-    assert stats["read"] == 14
-    assert stats["kept"] == 3
+    assert stats["read"] == 15
+    assert stats["kept"] == 4 and stats["same_title_records"] == 1  # in the catalog, not asked about twice
     assert stats["dropped"] == {"duplicate": 1, "empty_content": 1, "empty_title": 1, "invalid_json": 2,
                                 "invalid_utf8": 1, "junk_content": 1, "missing_field": 1, "not_an_object": 1,
                                 "short_content": 1, "wrong_type": 1}
     assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
     assert {row["id"] for row in read_all(tmp_path / "out")} == {"good1", "bom1", "crlf1"}
+    assert len(Catalog(tmp_path / "out" / "catalog.sqlite")) == 4
 
 
 def test_conversation_format(make_input, tmp_path):
     prepare(make_input([record(uid="a1", title="Caf&eacute; Lantern", content="<p>A warm lantern for caf&eacute; tables and long evenings.</p>")]),
-            tmp_path / "out", progress=False, val_size=0, test_size=0)
+            tmp_path / "out", progress=False, val_size=0, test_size=0, absent_share=0, closed_book_share=1)
     (row,) = read_all(tmp_path / "out")
     assert row["id"] == "a1" and row["title"] == "Café Lantern"
     human, gpt = row["conversations"]
@@ -63,10 +66,10 @@ def test_counts_add_up_on_the_sample(tmp_path):
 
     stats = prepare(SAMPLE_DATA, tmp_path / "out", progress=False)
     assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
-    assert sum(stats["splits"].values()) == stats["kept"] > 150
+    assert sum(stats["splits"].values()) == stats["kept"] - stats["same_title_records"] > 150
     assert all(stats["splits"][s] > 0 for s in ("train", "val", "test"))
     rows = read_all(tmp_path / "out")
-    assert len(rows) == stats["kept"]
+    assert len(rows) == sum(stats["splits"].values()) == sum(stats["kinds"].values())
     text = json.dumps(rows, ensure_ascii=False)
     assert "&#" not in text and "<p>" not in text and "This text refers to" not in text
 
@@ -99,7 +102,7 @@ def test_split_is_by_uid_whatever_max_records(tmp_path):
         for line in open(tmp_path / "some" / f"{split}.jsonl"):
             assert split_of_id[json.loads(line)["id"]] == split
             some += 1
-    assert some == 50
+    assert len(Catalog(tmp_path / "some" / "catalog.sqlite")) == 50 and 40 < some <= 50  # rows: distinct titles
 
 
 def test_split_fractions_are_close_to_requested():
@@ -146,10 +149,97 @@ def test_truncated_gzip_is_one_sentence(tmp_path):
     assert not (tmp_path / "out" / "train.jsonl").exists()  # nothing half-written under its final name
 
 
-@pytest.mark.parametrize("text", ['plain', 'quo"tes \\ back', "new\nline\ttab", "ünï “code” 東京 \u2028", "\x01ctl"])
-def test_conversation_line_is_exactly_json(text):
-    from productqa.prepare import conversation_line
+def kinds_of(out):
+    return {row["id"]: row for row in read_all(out)}
 
-    row = {"id": "u" + text, "title": text, "conversations": [{"from": "human", "value": "Q " + text},
-                                                               {"from": "gpt", "value": text}]}
-    assert conversation_line("u" + text, text, "Q " + text, text) == json.dumps(row, ensure_ascii=False) + "\n"
+
+def test_row_kinds_follow_the_shares(tmp_path):
+    source = tmp_path / "trn.json"
+    write_records(source, 3000, seed=7)
+    stats = prepare(source, tmp_path / "out", progress=False, k=3, absent_share=0.25, closed_book_share=0.15)
+    rows = read_all(tmp_path / "out")
+    share = lambda kind: sum(r["kind"] == kind for r in rows) / len(rows)  # noqa: E731
+    assert abs(share("absent") - 0.25) < 0.04 and abs(share("closed_book") - 0.15) < 0.04
+    assert stats["kinds"] == {kind: sum(r["kind"] == kind for r in rows) for kind in ("absent", "closed_book", "grounded")}
+    catalog = Catalog(tmp_path / "out" / "catalog.sqlite")
+    split_of_uid = {r["id"]: split for split in ("train", "val", "test")
+                    for r in map(json.loads, open(tmp_path / "out" / f"{split}.jsonl"))}
+    positions = set()
+    for row in rows:
+        human, gpt = row["conversations"]
+        if row["kind"] == "closed_book":
+            assert row["context"] is None and human["value"] == row["question"]
+            assert gpt["value"] == catalog.get(row["id"]).description
+            continue
+        assert len(row["context"]) == 3 == len(set(row["context"]))
+        assert human["value"].endswith(f"Question: {row['question']}")
+        shown = [catalog.get(uid) for uid in row["context"]]
+        gold = catalog.get(row["id"])
+        others = [r for r in shown if r.uid != row["id"]]
+        assert all(normalize_title(r.title) != normalize_title(gold.title) for r in others)  # told apart by title
+        if split_of_uid[row["id"]] == "train":  # no held-out description in a training prompt
+            assert all(split_of_uid.get(r.uid, "train") == "train" for r in others if r.uid in split_of_uid)
+        if row["kind"] == "grounded":
+            assert row["id"] in row["context"] and gpt["value"] == f"{gold.description} [{gold.uid}]"
+            positions.add(row["context"].index(row["id"]))
+        else:
+            assert row["id"] not in row["context"] and gpt["value"] == "That product is not in the catalog."
+    assert positions == {0, 1, 2}  # the gold record is shuffled among its distractors
+
+
+def test_distractors_are_the_nearest_titles(tmp_path, make_input):
+    lines = [record(uid=f"x{i}", title=title, content=f"Description number {i} of a distinct product, long enough.")
+             for i, title in enumerate(["Zanzibar Spice Grinder", "Zanzibar Spice Rack", "Zanzibar Travel Guide",
+                                        "Plain Cotton Towel", "Garden Hose Reel", "Desk Lamp Classic",
+                                        "Mountain Bike Pump", "Kitchen Timer Digital"])]
+    prepare(make_input(lines), tmp_path / "out", progress=False, val_size=0, test_size=0, k=3,
+            absent_share=0, closed_book_share=0)
+    row = kinds_of(tmp_path / "out")["x0"]
+    assert set(row["context"]) == {"x0", "x1", "x2"}  # the other "Zanzibar" titles, not random ones
+
+
+def test_a_grounded_row_is_byte_identical_to_the_chat_prompt(tmp_path):
+    """Training text of a row == what the chat builds for the same question from the catalog's records."""
+    from transformers import AutoTokenizer
+    from unsloth.chat_templates import get_chat_template
+
+    from productqa.chat_format import prompt_messages, to_messages
+    from productqa.grounded import user_turn
+    from productqa.models import bundled_checkpoint
+    from productqa.prompts import read_system_prompt
+    from productqa.train import render
+
+    source = tmp_path / "trn.json"
+    write_records(source, 400, seed=11)
+    prepare(source, tmp_path / "out", progress=False)
+    catalog = Catalog(tmp_path / "out" / "catalog.sqlite")
+    tokenizer = get_chat_template(AutoTokenizer.from_pretrained(bundled_checkpoint(progress=False)), "gemma3")
+    system = read_system_prompt()
+    rows = [r for r in read_all(tmp_path / "out") if r["kind"] != "closed_book"][:5]
+    for row in rows:
+        records = [catalog.get(uid) for uid in row["context"]]
+        chat_messages = prompt_messages(user_turn(row["question"], records), system)
+        assert chat_messages == to_messages(row, system, with_answer=False)
+        chat_prompt = tokenizer.apply_chat_template(chat_messages, tokenize=False, add_generation_prompt=True)
+        training_text = tokenizer.bos_token + render([row], tokenizer, system)[0]
+        assert training_text == chat_prompt + row["conversations"][1]["value"] + "<end_of_turn>"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(k=0), "--k"),
+    (dict(absent_share=0.7, closed_book_share=0.5), "--absent-share"),
+])
+def test_bad_row_mix_is_one_sentence(make_input, tmp_path, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        prepare(make_input([record()]), tmp_path / "out", progress=False, **kwargs)
+
+
+def test_a_failed_run_keeps_the_last_good_output(make_input, tmp_path):
+    out = tmp_path / "out"
+    prepare(make_input([record()]), out, progress=False)
+    before = {name: (out / name).read_bytes() for name in OUTPUTS}
+    with pytest.raises(UserError, match="no records"):
+        prepare(make_input([""], name="empty.json"), out, progress=False)
+    with pytest.raises(UserError, match="no usable record"):
+        prepare(make_input([record(content="")], name="junk.json"), out, progress=False)
+    assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
