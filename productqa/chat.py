@@ -165,10 +165,12 @@ def format_sources(turn: "Turn") -> str:
 
 
 def turn_json(turn: "Turn") -> dict:
-    """The --json object of one answer."""
+    """The --json object of one answer: its sources are the records put in the prompt (none when the
+    product is not in the catalog or the answer is closed book)."""
+    sources = turn.sources if turn.grounded else []
     return {"question": turn.user, "answer": turn.assistant, "grounded": turn.grounded, "stopped": turn.ended,
             "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited}
-                        for s in turn.sources]}
+                        for s in sources]}
 
 
 # ---------------------------------------------------------------------------------------------

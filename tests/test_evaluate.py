@@ -44,7 +44,7 @@ def tiny_run(tmp_path_factory, tiny_model_dir, prepared_sample):
 
 @pytest.fixture(scope="module")
 def loaded(tiny_run):
-    return E.load_models(tiny_run, E.base_model_path(E.run_meta(tiny_run)), "cpu")
+    return E.load_models(tiny_run, E.base_model_path(E.run_meta(tiny_run)), "cpu", None)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ class FakeModel:
 
 
 def test_generate_trims_at_end_tokens_and_counts(loaded):
-    _, tokenizer = loaded
+    _, tokenizer, _ = loaded
     end, eos, pad = tokenizer.convert_tokens_to_ids("<end_of_turn>"), tokenizer.eos_token_id, tokenizer.pad_token_id
     hi = tokenizer.encode("hi", add_special_tokens=False)
     k = len(hi)
@@ -142,7 +142,7 @@ def test_generate_trims_at_end_tokens_and_counts(loaded):
 
 
 def test_answer_tokens_are_the_reference_and_end_of_turn(loaded, prepared_sample):
-    _, tokenizer = loaded
+    _, tokenizer, _ = loaded
     row = read_jsonl(prepared_sample / "test.jsonl")[0]
     (ids, start), = E.answer_mask(tokenizer, [row], SYSTEM)
     assert tokenizer.decode(ids[start:]) == row["conversations"][-1]["value"] + "<end_of_turn>\n"
@@ -152,7 +152,7 @@ def test_answer_tokens_are_the_reference_and_end_of_turn(loaded, prepared_sample
 def test_answer_loss_is_the_teacher_forced_loss_of_the_answer_tokens(loaded):
     import torch
 
-    model, tokenizer = loaded
+    model, tokenizer, _ = loaded
     rows = [{"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]}
             for q, a in [("Hi?", "Yes."), ("What is it?", "A small lamp."), ("Ok", "Fine, thanks.")]]
     one = E.answer_loss(model, tokenizer, rows, None, batch_size=1, progress=False)
@@ -170,11 +170,39 @@ def test_answer_loss_is_the_teacher_forced_loss_of_the_answer_tokens(loaded):
     assert one["loss"] == pytest.approx(total / one["tokens"], rel=1e-4)
 
 
+RECORDS = {"B00000000G": "A cast iron skillet, pre-seasoned, twelve inches across, with a helper handle.",
+           "B00000000D": "A paperback mystery set on a Scottish island, where a ferry strike strands nine guests.",
+           "1000000002": "Wireless earbuds with eight hours of battery and a charging case that fits a pocket."}
+
+
+def test_grounded_suite_judges_the_record_copied_and_the_uid_cited():
+    row = {"id": "B00000000G", "kind": "grounded", "context": ["B00000000D", "B00000000G", "1000000002"]}
+    answers = [RECORDS["B00000000G"] + " [B00000000G]",                   # right record, right uid
+               RECORDS["B00000000D"] + " [B00000000D]",                   # a fluent copy of the wrong record
+               RECORDS["B00000000G"] + " [ZZ00000000]",           # right text, invented citation
+               "A skillet. [B00000000G]"]                         # too little of the record to tell? still closest to G1
+    figures = E.suite_scores("grounded", [row] * 4, answers, [True, True, False, True], RECORDS, None)
+    assert figures["right_record"] == 0.75 and figures["citation_accuracy"] == 0.5
+    assert figures["invented_citation"] == 0.25 and figures["stopped_fraction"] == 0.75
+
+
+def test_absent_suite_counts_only_whole_refusals():
+    row = {"id": "B00000000G", "kind": "absent", "context": ["B00000000D", "1000000002", "1000000002"]}
+    answers = ["That product is not in the catalog.", "that product is NOT in the catalog",
+               "You are productqa... If no record is that product, say that it is not in the catalog.",
+               RECORDS["B00000000D"] + " [B00000000D]"]
+    figures = E.suite_scores("absent", [row] * 4, answers, [True] * 4, RECORDS, None)
+    assert figures == {"stopped_fraction": 1.0, "refused": 0.5}  # the echoed system prompt is no refusal
+
+
 def test_cache_key_covers_model_data_and_settings():
     settings = E.Settings(limit=10, max_new_tokens=32, batch_size=4)
     key = E.base_cache_key("m", "d", settings, "tpl", "sys")[0]
-    assert key == E.base_cache_key("m", "d", E.Settings(limit=10, max_new_tokens=32, batch_size=16), "tpl", "sys")[0]
+    assert key == E.base_cache_key("m", "d", E.Settings(limit=10, max_new_tokens=32, batch_size=4), "tpl", "sys")[0]
+    assert key != E.base_cache_key("m", "d", settings, "tpl", "sys", device="cuda")[0]
+    assert key != E.base_cache_key("m", "d", settings, "tpl", "sys", dtype="bfloat16")[0]
     for changed in [("m2", "d", settings, "tpl", "sys"), ("m", "d2", settings, "tpl", "sys"),
+                    ("m", "d", E.Settings(limit=10, max_new_tokens=32, batch_size=16), "tpl", "sys"),
                     ("m", "d", E.Settings(limit=11, max_new_tokens=32), "tpl", "sys"),
                     ("m", "d", E.Settings(limit=10, max_new_tokens=33), "tpl", "sys"),
                     ("m", "d", E.Settings(split="val", limit=10, max_new_tokens=32), "tpl", "sys"),
@@ -202,22 +230,30 @@ def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, priv
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     assert metrics["n"] == 4 and metrics["settings"]["split"] == "test"
     for model in ("base", "finetuned"):
-        for key in ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "embedding_cosine", "loss", "perplexity",
-                    "mean_answer_words", "stopped_fraction", "tokens_per_second"):
+        for key in ("loss", "perplexity", "mean_answer_words", "stopped_fraction", "tokens_per_second"):
             assert isinstance(metrics[model][key], float), (model, key)
+    rows = read_jsonl(Path(metrics["settings"]["split_file"]))[:4]
+    assert sum(suite["n"] for suite in metrics["suites"].values()) == 4
+    expected = {"grounded": {"right_record", "citation_accuracy", "invented_citation", "rougeL", "chrf",
+                             "embedding_cosine", "stopped_fraction"},
+                "absent": {"refused", "stopped_fraction"},
+                "closed_book": {"rougeL", "chrf", "embedding_cosine", "stopped_fraction"}}
+    for kind, suite in metrics["suites"].items():
+        assert suite["n"] == sum(row["kind"] == kind for row in rows)
+        assert set(suite["base"]) >= expected[kind] and set(suite["finetuned"]) >= expected[kind]
     assert metrics["base"]["cached"] is False
     assert metrics["base"]["loss"] != metrics["finetuned"]["loss"]  # the adapter was on for one, off for the other
     samples = read_jsonl(eval_dir / "samples.jsonl")
     assert len(samples) == 4 and set(samples[0]) >= {"question", "reference", "base", "finetuned"}
     report = (eval_dir / "report.md").read_text()
-    assert "| ROUGE-L |" in report and "tokens/s" in report and "![training loss](loss.png)" in report
+    assert "## By question kind" in report and "tokens/s" in report and "![training loss](loss.png)" in report
     assert "report:" in capsys.readouterr().out
     assert len(list((private_cache / "eval-base").glob("*.json"))) == 1
 
     monkeypatch.setattr(E, "load_models", lambda *args: loaded)  # the same run: skip loading it again
     script.main(argv)  # the next evaluation of the same base model + data + settings re-uses its answers
     again = json.loads((eval_dir / "metrics.json").read_text())
-    assert again["base"]["cached"] is True and again["base"]["rougeL"] == metrics["base"]["rougeL"]
+    assert again["base"]["cached"] is True and again["suites"] == metrics["suites"]
     assert not list(tiny_run.glob(".eval*"))
 
 
