@@ -123,8 +123,10 @@ def test_bundled_model_loss_falls(prepared_sample, tmp_path):
     from productqa.train import train
 
     run = train(data=prepared_sample, run_name="slow", runs_dir=tmp_path / "runs", preset="cpu", max_steps=8,
-                batch_size=4, max_seq_length=192, eval_steps=8, save_steps=100, warmup_steps=1, lr=5e-4,
+                batch_size=4, max_seq_length=512, eval_steps=8, save_steps=100, warmup_steps=1, lr=5e-4,
                 progress=False)
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["token_repair"] == {"rows": [106], "source": 1, "scale": 1.05}  # <end_of_turn> from <eos>
     log = [json.loads(line) for line in (run / "trainer_log.jsonl").read_text().splitlines()]
     losses = [e["loss"] for e in log if "loss" in e]
     assert len(losses) == 8
