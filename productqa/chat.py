@@ -183,6 +183,7 @@ class Turn:
     prompt_user: str            # the user message the model saw (with the records when grounded)
     sources: list = field(default_factory=list)
     grounded: bool = False      # the records were put in the prompt (the product is in the catalog)
+    closed_book: bool = False   # asked without records: part of the conversation the next closed-book turn sees
     cited: list = field(default_factory=list)     # uids the answer cites that were in the prompt
     uncited: list = field(default_factory=list)   # uids the answer cites that were NOT in the prompt (never shown)
     ended: bool = False         # the model ended the answer itself (or the catalog answered)
@@ -283,15 +284,16 @@ class ChatSession:
     def _closed_book_turn(self, question: str, sources: list) -> Turn:
         """The question alone, after as much of the conversation as fits into n_ctx."""
         budget = self.n_ctx - min(self.max_tokens, self.n_ctx // 2)
-        past = [{"user": t.prompt_user, "assistant": t.assistant} for t in self.turns if not t.grounded]
+        past = [{"user": t.prompt_user, "assistant": t.assistant} for t in self.turns if t.closed_book]
         fitted = history.fit(self.system, past, question, self.count, budget)
         if fitted.cut:
             question = fitted.messages[-1]["content"]
             self.say(f"[note: your message was too long for the {self.n_ctx}-token context; "
                      f"only its first {len(question):,} characters were used]")
-        if fitted.dropped:
-            self.turns = self.turns[fitted.dropped:]
-        turn = Turn(question, "", question, sources, dropped=fitted.dropped, cut=fitted.cut,
+        if fitted.dropped:  # the oldest closed-book turns no longer fit: forget them
+            gone = {id(t) for t in [t for t in self.turns if t.closed_book][:fitted.dropped]}
+            self.turns = [t for t in self.turns if id(t) not in gone]
+        turn = Turn(question, "", question, sources, closed_book=True, dropped=fitted.dropped, cut=fitted.cut,
                     prompt_tokens=fitted.tokens)
         turn.messages = fitted.messages
         return turn
@@ -472,6 +474,23 @@ def open_catalog(path: Path | None):
     except UserError as err:
         print(f"note: {err}; chatting without sources.", file=sys.stderr)
         return None
+
+
+def grounded_prompt(catalog_path: Path, question: str, k: int = 3) -> str:
+    """The user message the model was trained on for `question`: for Ollama or any other runtime.
+
+    Raises UserError when the catalog has no such product (the chat would answer "not in the catalog")."""
+    from productqa.catalog import Catalog
+
+    catalog = Catalog(catalog_path)
+    try:
+        sources = catalog.search(question, k)
+    finally:
+        catalog.close()
+    if not (sources and sources[0].match):
+        raise UserError(f"no product in {catalog_path} matches {question!r}: the answer is "
+                        f"{grounded.not_in_catalog()!r}")
+    return grounded.user_turn(question, sources)
 
 
 def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,

@@ -129,7 +129,8 @@ def hub_error(name: str, err: Exception) -> UserError:
                      f"and pass its folder, or use the bundled --model {BUNDLED}")
 
 
-def load_for_training(name: str, max_seq_length: int, load_in_4bit: bool, progress: bool = True):
+def load_for_training(name: str, max_seq_length: int, load_in_4bit: bool, progress: bool = True,
+                      gradient_checkpointing: bool = True):
     """(model, tokenizer, resolved path or id) through Unsloth's FastLanguageModel.from_pretrained.
 
     4-bit QLoRA where CUDA is present and asked for; Unsloth's CPU backend otherwise (16-bit weights).
@@ -141,7 +142,7 @@ def load_for_training(name: str, max_seq_length: int, load_in_4bit: bool, progre
     try:
         model, tokenizer = FastLanguageModel.from_pretrained(
             resolved, max_seq_length=max_seq_length, dtype=None, load_in_4bit=load_in_4bit and has_cuda(),
-            use_gradient_checkpointing="unsloth")
+            use_gradient_checkpointing="unsloth" if gradient_checkpointing else False)
     except (OSError, ValueError, RuntimeError) as err:
         if Path(resolved).is_dir() or "out of memory" in str(err).lower():
             raise

@@ -143,7 +143,7 @@ def set_stop_tokens(model, tokenizer, template: str | None) -> str:
 
 
 def load_model(model_name: str, max_seq_length: int, load_in_4bit: bool, lora_r: int, lora_alpha: int,
-               lora_dropout: float, seed: int, progress: bool = True):
+               lora_dropout: float, seed: int, progress: bool = True, gradient_checkpointing: bool = True):
     """(peft model, tokenizer with chat template, resolved path, template name, stop token, row repair).
 
     When the template's end-of-turn token has an untrained embedding row, it is repaired before LoRA
@@ -154,7 +154,8 @@ def load_model(model_name: str, max_seq_length: int, load_in_4bit: bool, lora_r:
 
     from productqa.models import load_for_training
 
-    model, tokenizer, resolved = load_for_training(model_name, max_seq_length, load_in_4bit, progress)
+    model, tokenizer, resolved = load_for_training(model_name, max_seq_length, load_in_4bit, progress,
+                                                   gradient_checkpointing)
     template = template_name(model.config.model_type, tokenizer)
     if template:
         tokenizer = get_chat_template(tokenizer, chat_template=template)
@@ -164,7 +165,7 @@ def load_model(model_name: str, max_seq_length: int, load_in_4bit: bool, lora_r:
     apply_repair(model, repair)
     model = FastLanguageModel.get_peft_model(
         model, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=TARGET_MODULES,
-        bias="none", use_gradient_checkpointing="unsloth", random_state=seed)
+        bias="none", use_gradient_checkpointing="unsloth" if gradient_checkpointing else False, random_state=seed)
     return model, tokenizer, resolved, template, stop, repair
 
 
@@ -270,6 +271,7 @@ def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path
         num_train_epochs=preset.epochs, learning_rate=preset.lr, warmup_steps=preset.warmup_steps,
         lr_scheduler_type="linear", weight_decay=0.01, optim=preset.optim,
         max_length=preset.max_seq_length, dataset_text_field="text", packing=False, dataset_num_proc=None,
+        train_sampling_strategy="group_by_length",  # batches of similar lengths: little padding
         eval_strategy="steps", eval_steps=preset.eval_steps, save_strategy="steps", save_steps=preset.save_steps,
         save_total_limit=2, logging_steps=preset.logging_steps, logging_first_step=True,
         report_to="none", disable_tqdm=True,
@@ -388,7 +390,7 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
     # -- model ---------------------------------------------------------------------------------------
     net, tokenizer, resolved, template, stop, repair = load_model(
         args["model"], chosen.max_seq_length, chosen.load_in_4bit, args["lora_r"], args["lora_alpha"],
-        args["lora_dropout"], args["seed"], progress)
+        args["lora_dropout"], args["seed"], progress, chosen.gradient_checkpointing)
     train_texts, val_texts = render(train_rows, tokenizer, system_prompt), render(val_rows, tokenizer, system_prompt)
     stats = {"train": token_stats(train_texts, tokenizer, chosen.max_seq_length),
              "val": token_stats(val_texts, tokenizer, chosen.max_seq_length)}

@@ -45,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument("--optim", default=None, help="adamw_8bit (GPU), adamw_torch, ...")
     parser.add_argument("--load-in-4bit", action=argparse.BooleanOptionalAction, default=None,
                         help="4-bit QLoRA (CUDA only; ignored on CPU)")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                        help="recompute activations in the backward pass (less memory, slower)")
     parser.add_argument("--eval-steps", type=int, default=None, help="evaluate on val every N steps")
     parser.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps")
     parser.add_argument("--logging-steps", type=int, default=None)
@@ -65,7 +67,8 @@ def main(argv=None):
           lora_dropout=args.lora_dropout, system_prompt_file=args.system_prompt,
           max_steps=args.max_steps, epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
           max_seq_length=args.max_seq_length, lr=args.lr, warmup_steps=args.warmup_steps, optim=args.optim,
-          load_in_4bit=args.load_in_4bit, eval_steps=args.eval_steps, save_steps=args.save_steps,
+          load_in_4bit=args.load_in_4bit, gradient_checkpointing=args.gradient_checkpointing,
+          eval_steps=args.eval_steps, save_steps=args.save_steps,
           logging_steps=args.logging_steps)
 
 

@@ -37,6 +37,8 @@ def parse_args(argv=None):
     parser.add_argument("--no-sources", action="store_true", help="do not print the Sources block")
     # one-shot mode
     parser.add_argument("-p", "--prompt", default=None, help="answer this one question and exit")
+    parser.add_argument("--print-prompt", action="store_true",
+                        help="with -p: print the grounded user message for Ollama or another runtime, and exit")
     parser.add_argument("--json", action="store_true",
                         help="after each answer, one JSON line: question, answer, sources, grounded, stopped")
     # sampling
@@ -58,6 +60,13 @@ def main(argv=None):
 
     if args.k < 1:
         raise SystemExit("error: --k must be at least 1")
+    if args.print_prompt:
+        from productqa.chat import grounded_prompt
+
+        if args.prompt is None:
+            raise SystemExit("error: --print-prompt needs the question: -p 'Tell me about ...'")
+        print(grounded_prompt(args.catalog, args.prompt, args.k))
+        return 0
     system = read_system_prompt(args.system) if args.system else None
     return run_chat(model=args.model, catalog=args.catalog, system=system, prompt=args.prompt,
                     temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
