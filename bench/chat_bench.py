@@ -110,8 +110,9 @@ def main():
         started = time.perf_counter()
         llm = load_model(gguf, n_ctx=args.ctx, threads=args.threads)
         load_s = time.perf_counter() - started
+        # closed book: the same messages as the direct path, so the difference is the session's own cost
         session = ChatSession(llm, catalog, system=system, temperature=0.0, max_tokens=args.max_tokens,
-                              out=NullTerminal())
+                              out=NullTerminal(), grounded=False)
         direct(llm, to_messages(system, [], "warm up"), 4)  # first-call costs are nobody's overhead
         runs = {"direct": [], "chat": []}
         for repeat in range(args.repeats):

@@ -51,7 +51,7 @@ END_TOKENS = ("<end_of_turn>", "<eos>", "<|eot_id|>", "<|im_end|>", "<|end|>")
 class Settings:
     split: str = "test"
     limit: int = 200
-    max_new_tokens: int = 96
+    max_new_tokens: int = 160
     batch_size: int = 8
     examples: int = 5
     use_cache: bool = True

@@ -146,28 +146,29 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
                             f"{', '.join(f'{k} {v}' for k, v in sorted(dropped.items()))})")
         catalog.close()
 
-        # -- pass 2: one conversation per distinct title, with its distractors -------------------------
+        # -- pass 2: one conversation per distinct title, with its distractors, written as it is made ---
         distractors = Distractors(entries)
-        rows: dict[str, list[dict]] = {split: [] for split in SPLITS}
+        outputs = {split: stack.enter_context(atomic_open(out_dir / f"{split}.jsonl")) for split in SPLITS}
+        per_split: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()
         asked: set[str] = set()
         for i, entry in enumerate(tqdm(entries, desc="rows", unit="row", disable=not progress, mininterval=0.5)):
             if entry.norm in asked:
                 continue
             asked.add(entry.norm)
             question = question_for(entry.title, entry.uid, templates, seed)
-            rows[entry.split].append(make_row(entries, i, question, kind_of(entry.uid, mix, seed), mix,
-                                              distractors, seed))
-        for split in SPLITS:  # renamed into place with the catalog, when the whole stage has succeeded
-            handle = stack.enter_context(atomic_open(out_dir / f"{split}.jsonl"))
-            handle.writelines(json_line(row) for row in rows[split])
+            kind = kind_of(entry.uid, mix, seed)
+            outputs[entry.split].write(json_line(make_row(entries, i, question, kind, mix, distractors, seed)))
+            per_split[entry.split] += 1
+            kinds[kind] += 1
+        # the catalog and the three files are renamed into place together, when the whole stage has succeeded
 
-    kinds = Counter(row["kind"] for split in SPLITS for row in rows[split])
     stats = {
         "read": read,
         "kept": len(entries),
         "dropped": dict(sorted(dropped.items())),
         "catalog_records": len(entries),
-        "splits": {split: len(rows[split]) for split in SPLITS},
+        "splits": {split: per_split[split] for split in SPLITS},
         "kinds": {kind: kinds[kind] for kind in sorted(kinds)},
         "same_title_records": len(entries) - len(asked),
         "stopped_early": bool(max_records and len(entries) >= max_records),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
@@ -57,7 +58,7 @@ class Distractors:
 
     def __init__(self, entries: Sequence[Entry]):
         self.entries = entries
-        self.words = [tuple(dict.fromkeys(e.norm.split())) for e in entries]
+        self.words = [tuple(dict.fromkeys(map(sys.intern, e.norm.split()))) for e in entries]  # one str a word
         self.df = Counter(word for words in self.words for word in words)
         self.postings: dict[str, list[int]] = defaultdict(list)
         for i, words in enumerate(self.words):

@@ -26,7 +26,7 @@ def parse_args(argv=None):
     parser.add_argument("--split", default="test", choices=("test", "val", "train"), help="held-out split")
     parser.add_argument("--limit", type=int, default=200, help="evaluate the first N questions of the split")
     # generation
-    parser.add_argument("--max-new-tokens", type=int, default=96, help="answer length limit (tokens)")
+    parser.add_argument("--max-new-tokens", type=int, default=160, help="answer length limit (tokens)")
     parser.add_argument("--batch-size", type=int, default=8, help="questions generated together")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
     parser.add_argument("--no-cache", action="store_true", help="regenerate the base model's answers")
