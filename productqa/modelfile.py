@@ -53,6 +53,9 @@ def modelfile_text(gguf_name: str, chat_template_name: str | None, system_prompt
                    num_ctx: int | None = None, sampling: dict | None = None) -> str:
     template, stops = template_for(chat_template_name)
     lines = ["# Ollama: ollama create productqa -f Modelfile && ollama run productqa",
+             "# Ollama has no catalog: a plain question is closed book (about a product it was not shown,",
+             "# the model answers that it is not in the catalog). For an answer grounded in the catalog,",
+             "# send the records as training did: python scripts/05_chat.py -p 'Tell me about ...' --print-prompt",
              f"FROM ./{gguf_name}", "", f"TEMPLATE {_quote(template)}", ""]
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     for key, value in {**SAMPLING, **(sampling or {})}.items():

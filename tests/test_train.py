@@ -128,6 +128,16 @@ def test_bundled_model_loss_falls(prepared_sample, tmp_path):
     meta = json.loads((run / "meta.json").read_text())
     assert meta["token_repair"] == {"rows": [106], "source": 1, "scale": 1.05}  # <end_of_turn> from <eos>
     log = [json.loads(line) for line in (run / "trainer_log.jsonl").read_text().splitlines()]
-    losses = [e["loss"] for e in log if "loss" in e]
-    assert len(losses) == 8
-    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # the last steps' mean loss is below the first steps'
+    assert len([e["loss"] for e in log if "loss" in e]) == 8
+    # per-step losses mix row kinds (a copied record ~0.01, a closed-book description ~2): compare the
+    # held-out answer loss of the same validation rows before and after the 8 steps instead
+    from productqa import evaluate as E
+    from productqa.files import read_jsonl
+    from productqa.tokens import swapped
+
+    rows = read_jsonl(prepared_sample / "val.jsonl")
+    model, tokenizer, originals = E.load_models(run, meta["base_model_path"], "cpu", meta["token_repair"])
+    after = E.answer_loss(model, tokenizer, rows, meta["system_prompt"], 4, progress=False)["loss"]
+    with model.disable_adapter(), swapped(model, originals):
+        before = E.answer_loss(model, tokenizer, rows, meta["system_prompt"], 4, progress=False)["loss"]
+    assert after < before
