@@ -370,7 +370,11 @@ class Repl:
 
     def answer(self, question: str) -> None:
         session = self.session
-        turn = session.ask(question)
+        try:
+            turn = session.ask(question)
+        except UserError as err:  # e.g. a record longer than the context: say so, keep the chat going
+            session.say(f"[{err}]")
+            return
         if turn.dropped:
             session.say(f"[note: dropped the {turn.dropped} oldest turn(s) to stay within "
                         f"{session.n_ctx} tokens]")
