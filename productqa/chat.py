@@ -239,6 +239,10 @@ class ChatSession:
     def reset(self) -> None:
         self.turns.clear()
 
+    def prompt_budget(self) -> int:
+        """Prompt tokens allowed: the window less room for the answer (max_tokens, at most half of it)."""
+        return self.n_ctx - min(self.max_tokens, self.n_ctx // 2)
+
     def say(self, text: str = "", end: str = "\n") -> None:
         print(text, end=end, file=self.out, flush=True)
 
@@ -265,12 +269,12 @@ class ChatSession:
         turn = Turn(question, "", question, sources)
         if not (sources and getattr(sources[0], "match", "")):
             return turn
-        budget = self.n_ctx - min(self.max_tokens, self.n_ctx // 2)
         shown = list(sources)
         while shown:
             prompt_user = grounded.user_turn(question, shown)
-            tokens = self.count(prompt_messages(prompt_user, self.system))
-            if tokens <= budget:
+            messages = prompt_messages(prompt_user, self.system)
+            tokens = self.count(messages)
+            if tokens <= self.prompt_budget():
                 break
             shown.pop()
         if not shown:
@@ -278,14 +282,13 @@ class ChatSession:
         if len(shown) < len(sources):
             self.say(f"[note: {len(shown)} of {len(sources)} records fit the {self.n_ctx}-token context]")
         turn.prompt_user, turn.sources, turn.prompt_tokens, turn.grounded = prompt_user, shown, tokens, True
-        turn.messages = prompt_messages(prompt_user, self.system)
+        turn.messages = messages
         return turn
 
     def _closed_book_turn(self, question: str, sources: list) -> Turn:
         """The question alone, after as much of the conversation as fits into n_ctx."""
-        budget = self.n_ctx - min(self.max_tokens, self.n_ctx // 2)
         past = [{"user": t.prompt_user, "assistant": t.assistant} for t in self.turns if t.closed_book]
-        fitted = history.fit(self.system, past, question, self.count, budget)
+        fitted = history.fit(self.system, past, question, self.count, self.prompt_budget())
         if fitted.cut:
             question = fitted.messages[-1]["content"]
             self.say(f"[note: your message was too long for the {self.n_ctx}-token context; "
