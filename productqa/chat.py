@@ -8,10 +8,13 @@
                 with the conversation so far fitted into n_ctx.
     sources     the records put in the prompt, the ones the answer cites marked; a cited uid that was
                 not in the prompt is never shown as a source.
+    compare     --compare: the base model (before fine-tuning) answers the same prompt first, labelled,
+                so a user sees what fine-tuning changed for their own question
     REPL        repl(): commands, readline, Ctrl-C stops a generation, Ctrl-D or /exit leaves
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from productqa import grounded, history
 from productqa.chat_format import prompt_messages
@@ -36,10 +40,12 @@ HELP = """commands:
   /temp X            sampling temperature (0 = greedy)
   /sources on|off    show the catalog records after each answer
   /grounded on|off   answer from the retrieved catalog records (off: closed book, from memory)
+  /compare on|off    also answer with the base model (before fine-tuning), same records, labelled
   /stats             show load time, time to first token and tokens/s after each answer (toggle)
   /save FILE         write the conversation as JSON
   /exit              leave (Ctrl-D too); Ctrl-C stops a generation"""
-COMMANDS = ("help", "reset", "system", "temp", "sources", "grounded", "stats", "save", "exit", "quit")
+COMMANDS = ("help", "reset", "system", "temp", "sources", "grounded", "compare", "stats", "save", "exit", "quit")
+LABELS = {"base": "base model (before fine-tuning):", "tuned": "fine-tuned:"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,8 +87,9 @@ def trained_system_prompt(model_file: Path) -> str:
     return found if isinstance(found, str) else read_system_prompt()
 
 
-def load_model(path: Path, n_ctx: int = 4096, threads: int | None = None):
-    """A checked llama_cpp.Llama: the file exists, is a GGUF, loads, and carries a chat template."""
+def load_model(path: Path, n_ctx: int = 4096, threads: int | None = None, chat_template: str | None = None):
+    """A checked llama_cpp.Llama: the file exists, is a GGUF, loads, and carries a chat template
+    (its own, else `chat_template`: the bundled base GGUF has none, and is prompted like the export)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file {path} does not exist: run scripts/04_export.py or pass --model FILE.gguf")
@@ -97,11 +104,44 @@ def load_model(path: Path, n_ctx: int = 4096, threads: int | None = None):
                                   n_threads_batch=threads or os.cpu_count(), verbose=False)
     except (ValueError, RuntimeError, OSError) as err:
         raise UserError(f"llama.cpp could not load {path} (truncated or corrupt?): {err}") from None
+    if "tokenizer.chat_template" not in llm.metadata and chat_template:
+        use_chat_template(llm, chat_template)
     if "tokenizer.chat_template" not in llm.metadata:
         llm.close()
         raise UserError(f"{path} has no chat template (tokenizer.chat_template): export it again with "
                         "scripts/04_export.py, which writes the training template into the GGUF")
     return llm
+
+
+def use_chat_template(llm, template: str) -> None:
+    """Prompt `llm` with `template` (as llama-cpp-python does with a GGUF's own template)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    def text(token: int) -> str:
+        return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    llm.metadata["tokenizer.chat_template"] = template
+    llm.chat_handler = Jinja2ChatFormatter(template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()),
+                                           stop_token_ids=[llm.token_eos()]).to_chat_handler()
+
+
+def base_model_file(model_file: Path, base: Path | str | None = None) -> Path:
+    """--compare's base model: --base-model, else the bundled GGUF when the export was trained from it."""
+    from productqa.models import BUNDLED
+
+    if base is not None:
+        return Path(base)
+    meta = Path(model_file).parent / "export.json"
+    try:
+        name = read_json(meta).get("base_model") if meta.is_file() else None
+    except (OSError, ValueError):
+        name = None
+    if name != BUNDLED:
+        raise UserError(f"--compare needs the base model as a GGUF and {model_file.name} was not trained from the "
+                        f"bundled {BUNDLED}: pass --base-model FILE.gguf")
+    from productqa.gguf import bundled_gguf
+
+    return bundled_gguf()
 
 
 class TemplateCounter:
@@ -117,9 +157,33 @@ class TemplateCounter:
         self.formatter = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"],
                                              eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()))
 
-    def __call__(self, messages: list[dict]) -> int:
+    def tokens(self, messages: list[dict]) -> list[int]:
         prompt = self.formatter(messages=messages).prompt
-        return len(self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def __call__(self, messages: list[dict]) -> int:
+        return len(self.tokens(messages))
+
+
+class _Probe(NamedTuple):
+    uid: str
+    title: str
+    description: str
+
+
+def warm_prefix(llm, count: TemplateCounter, system: str | None) -> int:
+    """Read the start every grounded prompt shares (system prompt, the records' heading) into llama.cpp's
+    KV cache now, so the first question waits only for its own records and question (llama-cpp-python
+    reuses the longest cached prefix of each prompt, so later questions share it too). Returns its tokens."""
+    one, two = (count.tokens(prompt_messages(grounded.user_turn("?", [_Probe(uid, title, "-")]), system))
+                for uid, title in (("0", "A"), ("1", "Z")))
+    shared = 0
+    while shared < min(len(one), len(two)) - 1 and one[shared] == two[shared]:
+        shared += 1
+    llm.reset()
+    if shared:
+        llm.eval(one[:shared])
+    return shared
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,11 +219,16 @@ def format_sources(turn: "Turn") -> str:
         return "Sources: no matching catalog record (this answer is not grounded in the catalog)."
     if not turn.grounded:
         head = "Nearest catalog records (none is the product asked about; not used):"
-    else:
+    elif turn.base is None:
         head = "Sources (the catalog records given with the question; * = cited by the answer):"
+    else:
+        head = ("Sources (the catalog records given to both models; * = cited by the fine-tuned answer, "
+                "b = cited by the base model's):")
+    base_cited = turn.base.cited if turn.base is not None and turn.grounded else None
     lines = [head]
     for rank, source in enumerate(turn.sources, 1):
-        mark = "*" if source.uid in turn.cited else " "
+        mark = ("*" if source.uid in turn.cited else " ") + ("" if base_cited is None else
+                                                             "b" if source.uid in base_cited else " ")
         lines.append(f" {mark}[{rank}] {source.uid}  {source.title}  (score {source.score:.2f})")
     return "\n".join(lines)
 
@@ -168,9 +237,12 @@ def turn_json(turn: "Turn") -> dict:
     """The --json object of one answer: its sources are the records put in the prompt (none when the
     product is not in the catalog or the answer is closed book)."""
     sources = turn.sources if turn.grounded else []
-    return {"question": turn.user, "answer": turn.assistant, "grounded": turn.grounded, "stopped": turn.ended,
-            "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited}
-                        for s in sources]}
+    found = {"question": turn.user, "answer": turn.assistant, "grounded": turn.grounded, "stopped": turn.ended,
+             "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited}
+                         for s in sources]}
+    if turn.base is not None:  # --compare: the base model's answer to the same prompt
+        found["base"] = {"answer": turn.base.assistant, "stopped": turn.base.ended, "cited": turn.base.cited}
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,8 +265,10 @@ class Turn:
     cut: bool = False           # the question was cut to fit
     prompt_tokens: int = 0
     tokens: int = 0             # generated tokens
+    retrieval_s: float = 0.0    # the catalog search
     first_token_s: float = 0.0  # from the question to the first streamed text
     decode_s: float = 0.0       # from the first to the last token
+    base: "Turn | None" = None  # --compare: the base model's answer to the same messages
 
 
 class _StopFlag:
@@ -227,8 +301,10 @@ class ChatSession:
 
     def __init__(self, llm, catalog=None, system: str | None = None, temperature: float = 0.7,
                  top_p: float = 0.95, max_tokens: int = 512, k: int = 3, grounded: bool = True,
-                 show_sources: bool = True, out=None, count=None):
+                 show_sources: bool = True, out=None, count=None, base_llm=None, load_base=None):
         self.llm, self.catalog, self.system = llm, catalog, system
+        # --compare: the base model, loaded now or on the first /compare on (load_base() -> Llama)
+        self.base_llm, self.load_base, self.compare = base_llm, load_base, base_llm is not None
         self.temperature, self.top_p, self.max_tokens, self.k = temperature, top_p, max_tokens, k
         self.grounded, self.show_sources = grounded, show_sources
         self.out = out or sys.stdout
@@ -246,22 +322,47 @@ class ChatSession:
     def say(self, text: str = "", end: str = "\n") -> None:
         print(text, end=end, file=self.out, flush=True)
 
+    def set_compare(self, on: bool) -> None:
+        """/compare on|off: load the base model the first time it is needed."""
+        if on and self.base_llm is None:
+            if self.load_base is None:
+                raise UserError("no base model to compare with")
+            self.base_llm = self.load_base()
+            warm_prefix(self.base_llm, self.count, self.system)
+        self.compare = on
+
     def ask(self, question: str) -> Turn:
         with _StopFlag() as flag:  # Ctrl-C from here on stops this answer, not the program
             started = time.perf_counter()
             sources = self.catalog.search(question, self.k) if self.catalog is not None else []
+            retrieval_s = time.perf_counter() - started
             if self.grounded and self.catalog is not None:
                 turn = self._grounded_turn(question, sources)
             else:
                 turn = self._closed_book_turn(question, sources)
+            turn.retrieval_s = retrieval_s
             if turn.grounded or not (self.grounded and self.catalog is not None):
+                if self.compare and self.base_llm is not None:
+                    turn.base = self._base_answer(turn, flag)
+                    self.say(LABELS["tuned"])
+                    started = time.perf_counter() - retrieval_s  # the fine-tuned answer's own timings
                 self._generate(turn, flag, started)
             else:  # the catalog has no such product: say so, invent nothing
+                if self.compare:
+                    self.say("[the catalog has no such product, so neither model is asked]")
                 turn.assistant, turn.ended = grounded.not_in_catalog(), True
                 turn.first_token_s = time.perf_counter() - started
                 self.say(turn.assistant)
             self.turns.append(turn)
             return turn
+
+    def _base_answer(self, turn: Turn, flag: _StopFlag) -> Turn:
+        """The base model's answer to exactly the fine-tuned model's messages; Ctrl-C skips to the next."""
+        base = dataclasses.replace(turn, assistant="", cited=[], uncited=[], ended=False, stopped=False, base=None)
+        self.say(LABELS["base"])
+        self._generate(base, flag, time.perf_counter() - turn.retrieval_s, self.base_llm)
+        flag.stopped = False
+        return base
 
     def _grounded_turn(self, question: str, sources: list) -> Turn:
         """The trained prompt with the retrieved records, when the top one is the product asked about
@@ -301,11 +402,12 @@ class ChatSession:
         turn.messages = fitted.messages
         return turn
 
-    def _generate(self, turn: Turn, flag: _StopFlag, started: float) -> None:
+    def _generate(self, turn: Turn, flag: _StopFlag, started: float, llm=None) -> None:
         """Stream the answer to turn.messages; record whether the model ended it and what it cites."""
+        llm = llm or self.llm
         max_tokens = max(1, min(self.max_tokens, self.n_ctx - turn.prompt_tokens - 1))
         pieces, first, finish = [], None, None
-        stream = self.llm.create_chat_completion(
+        stream = llm.create_chat_completion(
             turn.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
             max_tokens=max_tokens, stop=STOP)
         try:
@@ -326,7 +428,7 @@ class ChatSession:
         ended = time.perf_counter()
         turn.assistant = "".join(pieces).strip()
         turn.ended = finish == "stop" and not turn.stopped
-        turn.tokens = len(self.llm.tokenize(turn.assistant.encode("utf-8"), add_bos=False)) if pieces else 0
+        turn.tokens = len(llm.tokenize(turn.assistant.encode("utf-8"), add_bos=False)) if pieces else 0
         turn.first_token_s = (first or ended) - started
         turn.decode_s = ended - (first or ended)
         shown = {source.uid for source in turn.sources} if turn.grounded else set()
@@ -384,6 +486,8 @@ class Repl:
         if session.show_sources and session.catalog is not None:
             session.say(format_sources(turn))
         if self.stats:
+            if turn.base is not None:
+                session.say("base model " + format_stats(turn.base))
             session.say(format_stats(turn, self.load_s))
         if self.as_json:
             session.say(json.dumps(turn_json(turn), ensure_ascii=False))
@@ -405,6 +509,7 @@ class Repl:
                 else:
                     session.system = cmd.arg
                     session.reset()
+                    warm_prefix(session.llm, session.count, session.system)
                     session.say("[system prompt set; conversation cleared]")
             elif cmd.name == "temp":
                 value = float(cmd.arg)
@@ -424,6 +529,9 @@ class Repl:
                     session.say("[no catalog loaded: answers are closed book]")
                 else:
                     session.say(f"[grounded {'on' if session.grounded else 'off (closed book)'}]")
+            elif cmd.name == "compare":
+                session.set_compare(on_off(cmd.arg))
+                session.say(f"[compare {'on: the base model answers first' if session.compare else 'off'}]")
             elif cmd.name == "stats":
                 self.stats = not self.stats if not cmd.arg else on_off(cmd.arg)
                 session.say(f"[stats {'on' if self.stats else 'off'}]")
@@ -434,7 +542,7 @@ class Repl:
                 session.say(f"[saved {len(session.turns)} turn(s) to {path}]")
             else:
                 session.say(f"[unknown command /{cmd.name}: /help lists them]")
-        except (ValueError, OSError) as err:
+        except (ValueError, OSError, UserError) as err:
             session.say(f"[/{cmd.name}: {err}]")
         return True
 
@@ -503,15 +611,28 @@ def grounded_prompt(catalog_path: Path, question: str, k: int = 3) -> str:
 def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,
              temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
              threads: int | None = None, k: int = 3, closed_book: bool = False, sources: bool = True,
-             stats: bool = False, as_json: bool = False) -> int:
+             stats: bool = False, as_json: bool = False, compare: bool = False, base_model: Path | None = None) -> int:
     path = resolve_model_file(model)
     if system is None:
         system = trained_system_prompt(path)
     started = time.perf_counter()
     llm = load_model(path, n_ctx=n_ctx, threads=threads)
-    load_s = time.perf_counter() - started
+
+    def load_base():
+        return load_model(base_model_file(path, base_model), n_ctx=n_ctx, threads=threads,
+                          chat_template=llm.metadata["tokenizer.chat_template"])
+
     session = ChatSession(llm, open_catalog(catalog), system=system, temperature=temperature,
-                          top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book, show_sources=sources)
+                          top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book, show_sources=sources,
+                          load_base=load_base)
+    try:
+        if compare:
+            session.set_compare(True)
+        warm_prefix(llm, session.count, system)
+    except BaseException:
+        llm.close()
+        raise
+    load_s = time.perf_counter() - started
     repl = Repl(session, load_s, stats=stats, model=str(path), as_json=as_json)
     try:
         if prompt is not None:
@@ -523,3 +644,5 @@ def run_chat(model=None, catalog: Path | None = None, system: str | None = None,
         return repl.piped(sys.stdin)
     finally:
         llm.close()
+        if session.base_llm is not None:
+            session.base_llm.close()

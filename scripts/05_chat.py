@@ -5,13 +5,15 @@
     python scripts/05_chat.py -p 'Tell me about "Mog's Christmas"'   # one answer with sources, then exit
     python scripts/05_chat.py -p '...' --json --temperature 0        # + one JSON object on the last line
     python scripts/05_chat.py --closed-book --stats                  # no records: what the model itself knows
+    python scripts/05_chat.py --compare -p 'Tell me about "..."'     # the base model's answer, then the fine-tuned one
     python scripts/05_chat.py --model export/gemma-sample/gemma-sample.q8_0.gguf --temperature 0
     printf 'first question\\nsecond question\\n' | python scripts/05_chat.py   # questions from a pipe
 
 Grounded (the default when the catalog exists): the catalog retrieves the product's records; when one
 is the product asked about, the model answers from them and cites the record's uid; when none is,
-the answer is "not in the catalog". In the chat: /help, /reset, /system TEXT, /temp X,
-/sources on|off, /grounded on|off, /stats, /save FILE, /exit. Ctrl-C stops an answer; Ctrl-D leaves.
+the answer is "not in the catalog". --compare: the base model (before fine-tuning) answers the same
+prompt, with the same records, before the fine-tuned model, each labelled. In the chat: /help, /reset,
+/system TEXT, /temp X, /sources on|off, /grounded on|off, /compare on|off, /stats, /save FILE, /exit. Ctrl-C stops an answer; Ctrl-D leaves.
 """
 import argparse
 import sys
@@ -35,6 +37,11 @@ def parse_args(argv=None):
     parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question")
     parser.add_argument("--closed-book", action="store_true", help="answer without catalog records (from memory)")
     parser.add_argument("--no-sources", action="store_true", help="do not print the Sources block")
+    parser.add_argument("--compare", action="store_true",
+                        help="answer each question with the base model too (before fine-tuning), same records")
+    parser.add_argument("--base-model", type=Path, default=None,
+                        help="the base model's GGUF for --compare (default: the bundled Gemma 3 270M, "
+                             "when the export was trained from it)")
     # one-shot mode
     parser.add_argument("-p", "--prompt", default=None, help="answer this one question and exit")
     parser.add_argument("--print-prompt", action="store_true",
@@ -71,7 +78,8 @@ def main(argv=None):
     return run_chat(model=args.model, catalog=args.catalog, system=system, prompt=args.prompt,
                     temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                     n_ctx=args.ctx, threads=args.threads, k=args.k, closed_book=args.closed_book,
-                    sources=not args.no_sources, stats=args.stats, as_json=args.json)
+                    sources=not args.no_sources, stats=args.stats, as_json=args.json,
+                    compare=args.compare, base_model=args.base_model)
 
 
 if __name__ == "__main__":

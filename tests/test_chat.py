@@ -1,5 +1,6 @@
 """05_chat: pure parts (commands, history fitting, model-file choice, catalog ranking) and the REPL
 driven as a user would, in a pseudo-terminal, against a tiny exported Gemma 3 GGUF."""
+import io
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from productqa import history
-from productqa.chat import ChatSession, Command, format_sources, parse_command, resolve_model_file
+from productqa.chat import LABELS, ChatSession, Command, format_sources, parse_command, resolve_model_file
 from productqa.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -327,6 +328,74 @@ def test_questions_from_a_pipe(chat_export, catalog_path, tmp_path):
     assert [t["user"] for t in conversation["turns"]] == ["first harbor question", "zzqxv"]
     assert [t["grounded"] for t in conversation["turns"]] == [False, False] and conversation["temperature"] == 0
     assert conversation["turns"][0]["messages"][0]["role"] == "system"
+
+
+def test_the_shared_prompt_start_is_read_once_and_reused(chat_gguf, catalog_path, sample_titles):
+    from productqa.catalog import Catalog
+    from productqa.chat import TemplateCounter, load_model, warm_prefix
+
+    llm = load_model(chat_gguf, n_ctx=1024, threads=1)
+    count = TemplateCounter(llm)
+    system = "You answer from catalog records."
+    shared = warm_prefix(llm, count, system)
+    cached = list(llm.input_ids[:llm.n_tokens])
+    # the cache holds the template's start, the system prompt and the records' heading
+    assert shared == llm.n_tokens > len(llm.tokenize(system.encode(), add_bos=False)) + 3
+    session = ChatSession(llm, Catalog(catalog_path), system=system, temperature=0.0, max_tokens=4,
+                          out=io.StringIO(), count=count)
+    for _, title in sample_titles[:2]:  # every grounded prompt starts with what is cached
+        turn = session.ask(f"Tell me about {title}")
+        assert turn.grounded and count.tokens(turn.messages)[:shared] == cached
+    llm.close()
+
+
+def test_compare_one_shot_answers_with_base_then_fine_tuned(chat_export, catalog_path, sample_titles, base_gguf):
+    uid, title = sample_titles[0]
+    result = chat("--model", chat_export, "--catalog", catalog_path, "--compare", "--base-model", base_gguf,
+                  "-p", f"Tell me about {title}", "--max-tokens", 8, "--temperature", 0, "--json", "--stats")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    base_at, tuned_at = out.index(LABELS["base"]), out.index(LABELS["tuned"])
+    assert base_at < tuned_at < out.index("given to both models") and "base model [prompt" in out
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["grounded"] is True and last["sources"][0]["uid"] == uid
+    assert set(last["base"]) == {"answer", "stopped", "cited"} and last["base"]["answer"]
+    # the base model answered the same prompt: its text is what the fine-tuned export is compared with
+    assert out[base_at + len(LABELS["base"]):tuned_at].strip() == last["base"]["answer"]
+
+
+def test_compare_from_a_pipe_and_without_a_base_model(chat_export, catalog_path, sample_titles, base_gguf, tmp_path):
+    _, title = sample_titles[0]
+    saved = tmp_path / "conv.json"
+    result = chat("--model", chat_export, "--catalog", catalog_path, "--max-tokens", 6, "--base-model", base_gguf,
+                  input=f"/compare on\nTell me about {title}\nzzqxv\n/compare off\nTell me about {title}\n"
+                        f"/save {saved}\n")
+    assert result.returncode == 0, result.stderr
+    assert "[compare on" in result.stdout and "neither model is asked" in result.stdout
+    turns = json.loads(saved.read_text())["turns"]
+    assert [("base" in t) for t in turns] == [True, False, False]
+    assert turns[0]["base"]["answer"] and turns[1]["answer"] == "That product is not in the catalog."
+    # the tiny export names no base model: /compare says what to pass, and the chat goes on
+    result = chat("--model", chat_export, "--catalog", catalog_path, "--max-tokens", 4,
+                  input=f"/compare on\nTell me about {title}\n")
+    assert result.returncode == 0, result.stderr
+    assert "[/compare: --compare needs the base model as a GGUF" in result.stdout and "pass --base-model" in result.stdout
+    assert LABELS["base"] not in result.stdout and "Sources (" in result.stdout
+    result = chat("--model", chat_export, "--catalog", catalog_path, "--compare", "-p", "hi")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--base-model" in result.stderr
+
+
+def test_compare_defaults_to_the_bundled_base_for_exports_trained_from_it(tmp_path):
+    from productqa.chat import base_model_file
+    from productqa.gguf import bundled_gguf
+
+    model = tmp_path / "x.q8_0.gguf"
+    (tmp_path / "export.json").write_text(json.dumps({"base_model": "gemma-3-270m"}))
+    assert base_model_file(model) == bundled_gguf()
+    assert base_model_file(model, tmp_path / "mine.gguf") == tmp_path / "mine.gguf"
+    (tmp_path / "export.json").write_text(json.dumps({"base_model": "/models/qwen"}))
+    with pytest.raises(UserError, match="pass --base-model"):
+        base_model_file(model)
 
 
 def test_repl_in_a_terminal(chat_export, catalog_path, sample_titles):
