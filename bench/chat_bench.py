@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""Benchmark 05_chat: time to first token and decode tokens/s for each quant of an export, through the
-chat session (catalog search, history fitting, template rendering, streaming to a terminal) and
-through llama-cpp-python called directly, on the held-out questions.
+"""Benchmark 05_chat: where a grounded answer's time goes (retrieval, reading the prompt, decoding),
+grounded vs closed book, through the chat session and through llama-cpp-python called directly.
 
     python bench/chat_bench.py                                   # export/latest, data/processed/test.jsonl
     python bench/chat_bench.py --export export/gemma-sample --questions 8 --max-tokens 64
     python bench/chat_bench.py --model /tmp/some.gguf            # a single GGUF
 
-Both paths answer the same messages greedily, so they generate the same tokens; each call starts from
-an empty KV cache. Overhead = chat end-to-end time / direct end-to-end time - 1 (target <= 5%).
-Writes bench/out/chat_bench.json.
+For each quant and each mode (grounded: the product's k records in the prompt; closed book: the
+question alone), the same questions are answered greedily three ways:
+    direct      llama-cpp-python's create_chat_completion on the session's messages, empty KV cache
+    chat cold   ChatSession.ask with an empty KV cache (retrieval, template, streaming included)
+    chat        ChatSession.ask as 05_chat runs it: the prompt start every question shares (system
+                prompt, the records' heading) read once at load and reused from llama.cpp's KV cache
+Prints median retrieval ms, prompt tokens, time to first token (TTFT, from the question to the first
+streamed text) and decode tokens/s; overhead = chat cold / direct end-to-end time - 1 (target <= 5%).
+Targets on 2 cores, 270M q8_0: grounded TTFT <= 0.5 s, retrieval <= 20 ms. Writes bench/out/chat_bench.json.
 """
 import argparse
 import io
@@ -26,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from productqa import paths  # noqa: E402
 
+PATHS = ("direct", "chat cold", "chat")
+
 
 class NullTerminal(io.TextIOBase):
     """Where the session's streamed text goes: counts it, like a terminal would take it."""
@@ -35,7 +42,7 @@ class NullTerminal(io.TextIOBase):
 
 
 def direct(llm, messages, max_tokens):
-    """llama-cpp-python on its own: the same streaming call the session makes."""
+    """llama-cpp-python on its own, from an empty KV cache: the same streaming call the session makes."""
     from productqa.chat import STOP
 
     llm.reset()
@@ -48,25 +55,69 @@ def direct(llm, messages, max_tokens):
             pieces.append(text)
     ended = time.perf_counter()
     tokens = len(llm.tokenize("".join(pieces).strip().encode("utf-8"), add_bos=False)) if pieces else 0
-    return {"ttft": (first or ended) - started, "decode": ended - (first or ended), "tokens": tokens,
-            "total": ended - started}
+    return {"retrieval": 0.0, "ttft": (first or ended) - started, "decode": ended - (first or ended),
+            "tokens": tokens, "total": ended - started}
 
 
-def through_session(session, question):
-    session.llm.reset()
+def through_session(session, question, cold):
+    """One ChatSession.ask; `cold` empties the KV cache first (else it holds the previous prompt's start)."""
+    if cold:
+        session.llm.reset()
     session.reset()
     started = time.perf_counter()
     turn = session.ask(question)
     ended = time.perf_counter()
-    return {"ttft": turn.first_token_s, "decode": turn.decode_s, "tokens": turn.tokens, "total": ended - started}
+    return {"retrieval": turn.retrieval_s, "ttft": turn.first_token_s, "decode": turn.decode_s,
+            "tokens": turn.tokens, "total": ended - started, "prompt_tokens": turn.prompt_tokens,
+            "messages": turn.messages}
 
 
 def summary(runs):
     tokens = sum(r["tokens"] - 1 for r in runs if r["tokens"] > 1)
     decode = sum(r["decode"] for r in runs if r["tokens"] > 1)
-    return {"ttft_median_s": round(statistics.median(r["ttft"] for r in runs), 4),
+    return {"retrieval_median_ms": round(1000 * statistics.median(r["retrieval"] for r in runs), 2),
+            "ttft_median_s": round(statistics.median(r["ttft"] for r in runs), 4),
             "decode_tokens_per_s": round(tokens / decode, 1) if decode else 0.0,
             "tokens": sum(r["tokens"] for r in runs), "total_s": round(sum(r["total"] for r in runs), 3)}
+
+
+def held_out_questions(data: Path, n: int, catalog) -> list[str]:
+    """The first n held-out questions whose product the catalog finds (others are refused unanswered)."""
+    from productqa.chat_format import question_of
+
+    found = []
+    for line in open(data / "test.jsonl", encoding="utf-8"):
+        question = question_of(json.loads(line))
+        sources = catalog.search(question, 1)
+        if sources and sources[0].match:
+            found.append(question)
+        if len(found) == n:
+            break
+    return found
+
+
+def bench_mode(llm, session, questions, grounded, repeats, max_tokens):
+    """Every question through the three paths (in alternating order), `repeats` times."""
+    from productqa.chat import warm_prefix
+
+    session.grounded = grounded
+    runs = {path: [] for path in PATHS}
+    prompt_tokens = []
+    for repeat in range(repeats):
+        for i, question in enumerate(questions):
+            order = PATHS if (i + repeat) % 2 == 0 else PATHS[::-1]
+            for path in order:
+                if path == "direct":
+                    messages = through_session(session, question, cold=True)["messages"]
+                    runs[path].append(direct(llm, messages, max_tokens))
+                elif path == "chat cold":
+                    runs[path].append(through_session(session, question, cold=True))
+                else:
+                    warm_prefix(llm, session.count, session.system)  # as after load: the shared start cached
+                    run = through_session(session, question, cold=False)
+                    runs[path].append(run)
+                    prompt_tokens.append(run["prompt_tokens"])
+    return {path: summary(r) for path, r in runs.items()}, statistics.median(prompt_tokens)
 
 
 def main():
@@ -77,6 +128,7 @@ def main():
     parser.add_argument("--data", type=Path, default=paths.PROCESSED, help="folder with test.jsonl and catalog.sqlite")
     parser.add_argument("--questions", type=int, default=8, help="held-out questions per quant")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--k", type=int, default=3, help="records in a grounded prompt")
     parser.add_argument("--repeats", type=int, default=2, help="passes over the questions (paths alternate)")
     # runtime
     parser.add_argument("--ctx", type=int, default=2048)
@@ -85,53 +137,42 @@ def main():
     args = parser.parse_args()
 
     from productqa.catalog import Catalog
-    from productqa.chat import ChatSession, load_model
-    from productqa.chat_format import question_of
+    from productqa.chat import ChatSession, load_model, trained_system_prompt
     from productqa.files import write_json
-    from productqa.history import to_messages
-    from productqa.prompts import read_system_prompt
     from productqa.runs import resolve_export
 
     if args.model:
         ggufs = [args.model]
     else:
         ggufs = sorted(resolve_export(args.export).glob("*.gguf"), key=lambda p: p.stat().st_size)
-    rows = [json.loads(line) for line in open(args.data / "test.jsonl", encoding="utf-8")][:args.questions]
-    questions = [question_of(row) for row in rows]
-    system = read_system_prompt()
     catalog = Catalog(args.data / "catalog.sqlite")
+    questions = held_out_questions(args.data, args.questions, catalog)
+    system = trained_system_prompt(ggufs[0])
 
     results = []
-    print(f"{len(questions)} questions x {args.repeats}, {args.max_tokens} tokens max, greedy, "
+    print(f"{len(questions)} held-out questions x {args.repeats}, k={args.k}, {args.max_tokens} tokens max, greedy, "
           f"{args.threads or os.cpu_count()} threads, {platform.processor() or platform.machine()}")
-    print(f"{'file':<34} {'load s':>7} {'TTFT direct':>12} {'TTFT chat':>10} {'tok/s direct':>13} "
-          f"{'tok/s chat':>11} {'overhead':>9}")
+    print(f"{'file':<30} {'mode':<12} {'prompt':>6} {'retrieval':>9} "
+          + " ".join(f"{'TTFT ' + p:>15}" for p in PATHS) + f" {'tok/s':>7} {'overhead':>9}")
     for gguf in ggufs:
         started = time.perf_counter()
         llm = load_model(gguf, n_ctx=args.ctx, threads=args.threads)
         load_s = time.perf_counter() - started
-        # closed book: the same messages as the direct path, so the difference is the session's own cost
-        session = ChatSession(llm, catalog, system=system, temperature=0.0, max_tokens=args.max_tokens,
-                              out=NullTerminal(), grounded=False)
-        direct(llm, to_messages(system, [], "warm up"), 4)  # first-call costs are nobody's overhead
-        runs = {"direct": [], "chat": []}
-        for repeat in range(args.repeats):
-            for i, question in enumerate(questions):
-                order = ("direct", "chat") if (i + repeat) % 2 == 0 else ("chat", "direct")
-                for path in order:
-                    if path == "direct":
-                        runs["direct"].append(direct(llm, to_messages(system, [], question), args.max_tokens))
-                    else:
-                        runs["chat"].append(through_session(session, question))
+        session = ChatSession(llm, catalog, system=system, temperature=0.0, max_tokens=args.max_tokens, k=args.k,
+                              out=NullTerminal())
+        direct(llm, [{"role": "user", "content": "warm up"}], 4)  # first-call costs are nobody's overhead
+        entry = {"file": gguf.name, "size_mb": round(gguf.stat().st_size / 1e6, 1), "load_s": round(load_s, 3)}
+        for mode, grounded in (("grounded", True), ("closed book", False)):
+            paths_, prompt = bench_mode(llm, session, questions, grounded, args.repeats, args.max_tokens)
+            overhead = paths_["chat cold"]["total_s"] / paths_["direct"]["total_s"] - 1
+            entry[mode] = {"prompt_tokens_median": prompt, "overhead": round(overhead, 4), **paths_}
+            print(f"{gguf.name[-30:]:<30} {mode:<12} {prompt:6.0f} {paths_['chat']['retrieval_median_ms']:7.1f}ms "
+                  + " ".join(f"{paths_[p]['ttft_median_s']:14.3f}s" for p in PATHS)
+                  + f" {paths_['chat']['decode_tokens_per_s']:7.1f} {overhead:+8.1%}")
         llm.close()
-        d, c = summary(runs["direct"]), summary(runs["chat"])
-        overhead = c["total_s"] / d["total_s"] - 1 if d["total_s"] else 0.0
-        results.append({"file": gguf.name, "size_mb": round(gguf.stat().st_size / 1e6, 1), "load_s": round(load_s, 3),
-                        "direct": d, "chat": c, "overhead": round(overhead, 4)})
-        print(f"{gguf.name[-34:]:<34} {load_s:7.2f} {d['ttft_median_s']:11.3f}s {c['ttft_median_s']:9.3f}s "
-              f"{d['decode_tokens_per_s']:13.1f} {c['decode_tokens_per_s']:11.1f} {overhead:+8.1%}")
+        results.append(entry)
     write_json(args.out, {"questions": len(questions), "repeats": args.repeats, "max_tokens": args.max_tokens,
-                          "ctx": args.ctx, "threads": args.threads or os.cpu_count(),
+                          "k": args.k, "ctx": args.ctx, "threads": args.threads or os.cpu_count(),
                           "machine": platform.platform(), "results": results})
     print(f"-> {args.out}")
 
