@@ -16,11 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from productqa import paths  # noqa: E402  (sets Unsloth's environment before any Unsloth import)
-from productqa.errors import cli  # noqa: E402
-from productqa.presets import CHOICES  # noqa: E402
+from productqa import paths  # sets Unsloth's environment before any Unsloth import
+from productqa.errors import cli
+from productqa.presets import CHOICES
 
 
 def parse_args(argv=None):

@@ -19,10 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from productqa import paths  # noqa: E402
-from productqa.errors import cli  # noqa: E402
+from productqa import paths
+from productqa.errors import cli
 
 
 def parse_args(argv=None):
