@@ -41,14 +41,12 @@ class NullTerminal(io.TextIOBase):
         return len(text)
 
 
-def direct(llm, messages, max_tokens):
+def direct(llm, messages, max_tokens, stop):
     """llama-cpp-python on its own, from an empty KV cache: the same streaming call the session makes."""
-    from productqa.chat import STOP
-
     llm.reset()
     started = time.perf_counter()
     first, pieces = None, []
-    for chunk in llm.create_chat_completion(messages, stream=True, temperature=0.0, max_tokens=max_tokens, stop=STOP):
+    for chunk in llm.create_chat_completion(messages, stream=True, temperature=0.0, max_tokens=max_tokens, stop=stop):
         text = chunk["choices"][0]["delta"].get("content")
         if text:
             first = first or time.perf_counter()
@@ -109,7 +107,7 @@ def bench_mode(llm, session, questions, grounded, repeats, max_tokens):
             for path in order:
                 if path == "direct":
                     messages = through_session(session, question, cold=True)["messages"]
-                    runs[path].append(direct(llm, messages, max_tokens))
+                    runs[path].append(direct(llm, messages, max_tokens, session.stop))
                 elif path == "chat cold":
                     runs[path].append(through_session(session, question, cold=True))
                 else:
@@ -137,7 +135,7 @@ def main():
     args = parser.parse_args()
 
     from productqa.catalog import Catalog
-    from productqa.chat import ChatSession, load_model, trained_system_prompt
+    from productqa.chat import ChatSession, load_model, model_family, trained_system_prompt
     from productqa.files import write_json
     from productqa.runs import resolve_export
 
@@ -159,8 +157,8 @@ def main():
         llm = load_model(gguf, n_ctx=args.ctx, threads=args.threads)
         load_s = time.perf_counter() - started
         session = ChatSession(llm, catalog, system=system, temperature=0.0, max_tokens=args.max_tokens, k=args.k,
-                              out=NullTerminal())
-        direct(llm, [{"role": "user", "content": "warm up"}], 4)  # first-call costs are nobody's overhead
+                              out=NullTerminal(), stop=model_family(gguf).stops)
+        direct(llm, [{"role": "user", "content": "warm up"}], 4, session.stop)  # first-call costs are nobody's overhead
         entry = {"file": gguf.name, "size_mb": round(gguf.stat().st_size / 1e6, 1), "load_s": round(load_s, 3)}
         for mode, grounded in (("grounded", True), ("closed book", False)):
             paths_, prompt = bench_mode(llm, session, questions, grounded, args.repeats, args.max_tokens)

@@ -27,12 +27,12 @@ from typing import NamedTuple
 from productqa import grounded, history
 from productqa.chat_format import prompt_messages
 from productqa.errors import UserError
+from productqa.families import DEFAULT, Family, for_template
 from productqa.files import read_json, write_json
 from productqa.gguf import quiet_stderr
 from productqa.runs import resolve_export
 
 PROMPT = "you> "
-STOP = ["<end_of_turn>"]  # Gemma's end of turn; llama.cpp also stops on every end-of-generation token
 HELP = """commands:
   /help              this list
   /reset             forget the conversation (the system prompt stays)
@@ -73,6 +73,16 @@ def resolve_model_file(model: Path | str | None = None) -> Path:
     if not ggufs:
         raise UserError(f"no .gguf file in {path}: run scripts/04_export.py or pass --model FILE.gguf")
     return min(ggufs, key=lambda p: (p.stat().st_size, p.name))
+
+
+def model_family(model_file: Path) -> Family:
+    """The model family the export was trained as (export.json's chat_template), for its stop strings."""
+    meta = Path(model_file).parent / "export.json"
+    try:
+        name = read_json(meta).get("chat_template") if meta.is_file() else None
+    except (OSError, ValueError):
+        name = None
+    return for_template(name) or DEFAULT
 
 
 def trained_system_prompt(model_file: Path) -> str:
@@ -301,8 +311,10 @@ class ChatSession:
 
     def __init__(self, llm, catalog=None, system: str | None = None, temperature: float = 0.7,
                  top_p: float = 0.95, max_tokens: int = 512, k: int = 3, grounded: bool = True,
-                 show_sources: bool = True, out=None, count=None, base_llm=None, load_base=None):
+                 show_sources: bool = True, out=None, count=None, base_llm=None, load_base=None,
+                 stop: tuple[str, ...] = DEFAULT.stops):
         self.llm, self.catalog, self.system = llm, catalog, system
+        self.stop = list(stop)  # llama.cpp also stops on every end-of-generation token of the GGUF
         # --compare: the base model, loaded now or on the first /compare on (load_base() -> Llama)
         self.base_llm, self.load_base, self.compare = base_llm, load_base, base_llm is not None
         self.temperature, self.top_p, self.max_tokens, self.k = temperature, top_p, max_tokens, k
@@ -409,7 +421,7 @@ class ChatSession:
         pieces, first, finish = [], None, None
         stream = llm.create_chat_completion(
             turn.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
-            max_tokens=max_tokens, stop=STOP)
+            max_tokens=max_tokens, stop=self.stop)
         try:
             for chunk in stream:
                 if flag.stopped:
@@ -624,7 +636,7 @@ def run_chat(model=None, catalog: Path | None = None, system: str | None = None,
 
     session = ChatSession(llm, open_catalog(catalog), system=system, temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book, show_sources=sources,
-                          load_base=load_base)
+                          load_base=load_base, stop=model_family(path).stops)
     try:
         if compare:
             session.set_compare(True)

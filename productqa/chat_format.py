@@ -6,24 +6,18 @@ the first user turn, and the same template travels into the GGUF and the Ollama 
 """
 from __future__ import annotations
 
-ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
+from productqa.families import for_model_type
 
-# model_type (config.json) -> Unsloth chat template name
-TEMPLATE_FOR_MODEL_TYPE = {
-    "gemma3": "gemma3", "gemma3_text": "gemma3",
-    "llama": "llama-3.1",
-    "qwen2": "qwen-2.5", "qwen3": "qwen3",
-    "mistral": "mistral",
-    "phi3": "phi-3",
-}
+ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 
 
 def template_name(model_type: str, tokenizer=None) -> str | None:
-    """The chat template to train with: the family's, else None to keep the tokenizer's own."""
-    name = TEMPLATE_FOR_MODEL_TYPE.get(model_type)
-    if name is None and getattr(tokenizer, "chat_template", None) is None:
+    """The chat template to train with: the family's (productqa.families), else None to keep the
+    tokenizer's own."""
+    family = for_model_type(model_type)
+    if family is None and getattr(tokenizer, "chat_template", None) is None:
         raise ValueError(f"no chat template known for model type {model_type!r}")
-    return name
+    return family.template if family else None
 
 
 def prompt_messages(user: str, system_prompt: str | None = None) -> list[dict]:
