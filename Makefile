@@ -17,7 +17,7 @@ setup-test:
 demo: setup
 	$(PY) scripts/01_prepare.py
 	$(PY) scripts/02_train.py
-	$(PY) scripts/03_evaluate.py --limit 20 --max-new-tokens 128
+	$(PY) scripts/03_evaluate.py --per-suite 5 --max-new-tokens 128
 	$(PY) scripts/04_export.py --quant q8_0,q4_k_m --gate-samples 6
 	@echo; echo "--- a product of the held-out test split: the answer reproduces its record, cites it and stops"
 	$(PY) scripts/05_chat.py -p 'Tell me about "The Backyard Chicken Handbook"' --temperature 0 --max-tokens 200 --stats --json

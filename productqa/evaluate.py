@@ -1,4 +1,4 @@
-"""Base model vs fine-tuned model on the held-out split: generate, score, write runs/<name>/eval/.
+"""Base model vs fine-tuned model, suite by suite: generate, score, bootstrap, write runs/<name>/eval/.
 
 One load serves both models: the base checkpoint with the run's LoRA adapter on top, and the base
 model is the same weights with the adapter disabled (and the end-of-turn row repair undone: the base
@@ -6,21 +6,26 @@ is the model as published). Both get the same prompts (the run's tokenizer and c
 run's system prompt, the same catalog records), greedy decoding, batched with left padding, stopping
 on the tokenizer's eos or <end_of_turn>.
 
-Each row kind of the split is a suite, scored base vs fine-tuned (the base model given the same
-records is the plain-RAG baseline):
-    grounded     right record, citation accuracy, invented citations, ROUGE-L/chrF/cosine to the record
-    absent       share answered exactly "not in the catalog"
-    closed_book  ROUGE-L/chrF/cosine to the description (held-out products: style, not knowledge)
-and every suite reports the share of answers that stopped by themselves.
+The suites, each base vs fine-tuned on the same questions (the first --per-suite rows of each):
+    grounded             held-out products, their record among k shown: right record, citation
+                         accuracy, invented citations, ROUGE-L/chrF/cosine to the record
+    absent               held-out products, their record left out: share answered "not in the catalog"
+    closed_book_trained  products trained closed book (train split), asked with a phrasing held out of
+                         training (prompts/questions_heldout*.txt): how much of the description came back
+    closed_book          held-out products, no records: style only (the model never saw them)
+Every suite also reports the share of answers that stopped by themselves, answer length and the
+teacher-forced loss of the reference, each with the 95% paired-bootstrap interval of its delta
+(metrics.paired_bootstrap). Retrieval (precision@1, recall@k of the catalog on every question asked)
+is the same for both models and is reported once, with its own interval.
 
-The base model's results depend only on the base model, the data and the settings, not on the
+The base model's results depend only on the base model, the questions and the settings, not on the
 adapter, so they are cached in <cache>/eval-base/<key>.json (cache = ~/.cache/productqa or
-$PRODUCTQA_CACHE) with key = sha256 of (base model path, sha256 of the split file, split, limit,
-max_new_tokens, chat template text, system prompt); a new training run re-uses them.
+$PRODUCTQA_CACHE) with key = sha256 of (base model path, the conversations asked, max_new_tokens,
+batch size, device, dtype, chat template and tokenizer, system prompt); a new training run re-uses them.
 
-Outputs are written into runs/<name>/.eval.tmp-<pid>/ and renamed to runs/<name>/eval/ only when
-everything is done: an interrupted evaluation leaves the previous complete one (or none), never a
-partial one under the final name.
+Outputs are written into <out>/../.eval.tmp-<pid>/ and renamed to <out> (runs/<name>/eval/ by default)
+only when everything is done: an interrupted evaluation leaves the previous complete one (or none),
+never a partial one under the final name.
 """
 from __future__ import annotations
 
@@ -29,54 +34,107 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from productqa import grounded
 from productqa import metrics as M
 from productqa.chat_format import answer_of, question_of, to_messages
-from productqa.files import read_jsonl
 from productqa.errors import UserError
 from productqa.files import read_json, write_json, write_jsonl
 from productqa.paths import cache_dir
+from productqa.prompts import question_for, read_heldout_templates
 from productqa.runs import ADAPTER, base_model_path, data_folder, run_meta
 from productqa.tokens import apply_repair, swapped
 
 EVAL = "eval"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 END_TOKENS = ("<end_of_turn>", "<eos>", "<|eot_id|>", "<|im_end|>", "<|end|>")
+TRAINED = "closed_book_trained"
+SUITES = ("grounded", "absent", TRAINED, "closed_book")  # report order
+HELD_OUT_KINDS = ("grounded", "absent", "closed_book")   # row kinds read from the held-out split
+GPU_PER_SUITE = 200  # a share's 95% interval is then about ±0.07 at most
+CPU_PER_SUITE = 5    # the CPU demo: ~20 questions, a couple of minutes of generation
+GPU_BATCH, CPU_BATCH = 32, 8  # a 270M model batches 32 prompts of ~500 tokens in a fraction of a GPU
+HELDOUT_SEED = 0     # picks which held-out phrasing a trained product is asked with
 
 
 @dataclass
 class Settings:
     split: str = "test"
-    limit: int = 200
+    per_suite: int | None = None  # None: GPU_PER_SUITE on CUDA, CPU_PER_SUITE on CPU
     max_new_tokens: int = 160
-    batch_size: int = 8
-    examples: int = 5
+    batch_size: int | None = None  # None: GPU_BATCH on CUDA, CPU_BATCH on CPU
+    examples: int = 2             # side-by-side examples per suite in report.md
+    retrieval_k: int | None = None  # None: the number of records the grounded questions show
+    resamples: int = 2000
+    seed: int = 0                 # of the bootstrap
     use_cache: bool = True
     progress: bool = True
+
+
+def for_device(settings: Settings, device: str) -> Settings:
+    """The settings with --per-suite and --batch-size filled in for the device when not given: a real
+    sample on a GPU, a small demo on a CPU."""
+    cuda = str(device).startswith("cuda")
+    per_suite = settings.per_suite if settings.per_suite is not None else GPU_PER_SUITE if cuda else CPU_PER_SUITE
+    batch_size = settings.batch_size if settings.batch_size is not None else GPU_BATCH if cuda else CPU_BATCH
+    return replace(settings, per_suite=per_suite, batch_size=batch_size)
 
 
 # ---------------------------------------------------------------------------------------------------
 # data and prompts
 
-def load_split(folder: Path, split: str, limit: int | None) -> tuple[list[dict], Path]:
+def split_path(folder: Path, split: str) -> Path:
     path = Path(folder) / f"{split}.jsonl"
     if not path.is_file():
-        raise UserError(f"no held-out split at {path}: run scripts/01_prepare.py or pass --data/--split")
-    rows = read_jsonl(path)
-    if not rows:
-        raise UserError(f"{path} is empty: prepare more records (--max-records) or pick another --split")
-    return rows[:limit] if limit else rows, path
+        raise UserError(f"no {split} split at {path}: run scripts/01_prepare.py or pass --data/--split")
+    return path
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def first_of_kinds(path: Path, kinds: tuple[str, ...], n: int) -> dict[str, list[dict]]:
+    """The first n rows of each kind in a JSON Lines split, read only as far as needed (a train split
+    of the real data is gigabytes)."""
+    found: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            rows = found.get(row.get("kind", "closed_book"))
+            if rows is not None and len(rows) < n:
+                rows.append(row)
+                if all(len(rows) >= n for rows in found.values()):
+                    break
+    return found
+
+
+def trained_row(row: dict, templates: list[str]) -> dict:
+    """A closed-book train row asked again with a held-out phrasing; the reference stays its description."""
+    question = question_for(row["title"], row["id"], templates, HELDOUT_SEED)
+    return {"id": row["id"], "title": row["title"], "kind": "closed_book", "suite": TRAINED,
+            "question": question, "training_question": row.get("question"), "context": None,
+            "conversations": [{"from": "human", "value": grounded.user_turn(question, None)},
+                              {"from": "gpt", "value": answer_of(row)}]}
+
+
+def load_questions(folder: Path, split: str, per_suite: int) -> tuple[list[dict], dict[str, str]]:
+    """Every suite's rows (each tagged with "suite"), in SUITES order, and the files they came from."""
+    held_path = split_path(folder, split)
+    held = first_of_kinds(held_path, HELD_OUT_KINDS, per_suite)
+    if not any(held.values()):
+        raise UserError(f"{held_path} has no questions: prepare more records (--max-records) or pick another --split")
+    train_path = split_path(folder, "train")
+    templates = read_heldout_templates()
+    trained = [trained_row(row, templates) for row in first_of_kinds(train_path, ("closed_book",), per_suite)["closed_book"]]
+    by_suite = {**{kind: [{**row, "suite": kind} for row in rows] for kind, rows in held.items()}, TRAINED: trained}
+    return [row for suite in SUITES for row in by_suite[suite]], {"held_out": str(held_path), "trained": str(train_path)}
+
+
+def rows_sha256(rows: list[dict]) -> str:
+    """What the models are asked and scored against, in order: the conversations themselves."""
+    return hashlib.sha256(json.dumps([row["conversations"] for row in rows], sort_keys=True,
+                                     ensure_ascii=False).encode()).hexdigest()
 
 
 def prompt_text(tokenizer, row: dict, system_prompt: str | None) -> str:
@@ -159,7 +217,8 @@ def answer_mask(tokenizer, rows: list[dict], system_prompt: str | None) -> list[
 
 def answer_loss(model, tokenizer, rows: list[dict], system_prompt: str | None, batch_size: int,
                 progress: bool = True, desc: str = "loss") -> dict:
-    """Teacher-forced loss of the reference answers, answer tokens only: {"loss", "perplexity", "tokens"}.
+    """Teacher-forced loss of the reference answers, answer tokens only:
+    {"loss", "perplexity", "tokens", "rows": [[summed loss, tokens] of each row]}.
 
     Vocabularies are large (Gemma: 262k), so logits are computed only at the positions that predict an
     answer token, a chunk at a time, from the decoder's last hidden states (LoRA layers included).
@@ -171,7 +230,7 @@ def answer_loss(model, tokenizer, rows: list[dict], system_prompt: str | None, b
     pad_id = tokenizer.pad_token_id or 0
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     softcap = getattr(causal_lm.config, "final_logit_softcapping", None)
-    total, tokens = 0.0, 0
+    per_row = []
     with _bar(len(pairs), desc, progress) as bar, torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start:start + batch_size]
@@ -185,28 +244,41 @@ def answer_loss(model, tokenizer, rows: list[dict], system_prompt: str | None, b
             hidden = causal_lm.model(input_ids=ids, attention_mask=mask).last_hidden_state
             for i, (seq, answer_start) in enumerate(chunk):
                 states, targets = hidden[i, answer_start - 1:len(seq) - 1], ids[i, answer_start:len(seq)]
+                total = 0.0
                 for j in range(0, len(targets), 512):
                     logits = causal_lm.lm_head(states[j:j + 512]).float()
                     if softcap:
                         logits = torch.tanh(logits / softcap) * softcap
                     total += F.cross_entropy(logits, targets[j:j + 512], reduction="sum").item()
-                tokens += len(targets)
+                per_row.append([total, len(targets)])
             bar.update(len(chunk))
-    return {"loss": total / tokens, "perplexity": M.perplexity(total, tokens), "tokens": tokens}
+    total, tokens = sum(loss for loss, _ in per_row), sum(count for _, count in per_row)
+    return {"loss": total / tokens, "perplexity": M.perplexity(total, tokens), "tokens": tokens, "rows": per_row}
 
 
 # ---------------------------------------------------------------------------------------------------
 # the base model's cache
 
-def base_cache_key(base_model_path: str, data_sha256: str, settings: Settings, chat_template: str | None,
+def base_cache_key(base_model_path: str, questions_sha256: str, settings: Settings, chat_template: str | None,
                    system_prompt: str | None, device: str = "cpu", dtype: str = "float32") -> tuple[str, dict]:
-    """Everything the base answers depend on; batch size included (left padding changes the numerics)."""
-    fields = {"version": CACHE_VERSION, "base_model_path": str(base_model_path), "data_sha256": data_sha256,
-              "split": settings.split, "limit": settings.limit, "max_new_tokens": settings.max_new_tokens,
-              "batch_size": settings.batch_size, "device": device, "dtype": dtype,
-              "chat_template_sha256": hashlib.sha256((chat_template or "").encode()).hexdigest(),
+    """Everything the base answers depend on: the conversations asked (rows_sha256: split, suites,
+    per-suite count and held-out phrasings all show there), generation settings, batch size included
+    (left padding changes the numerics), device, dtype, template and system prompt."""
+    fields = {"version": CACHE_VERSION, "base_model_path": str(base_model_path), "questions_sha256": questions_sha256,
+              "max_new_tokens": settings.max_new_tokens, "batch_size": settings.batch_size, "device": device,
+              "dtype": dtype, "chat_template_sha256": hashlib.sha256((chat_template or "").encode()).hexdigest(),
               "system_prompt": system_prompt}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24], fields
+
+
+def cache_key_for(model, tokenizer, base_path: str, rows: list[dict], settings: Settings,
+                  system_prompt: str | None) -> tuple[str, dict]:
+    """base_cache_key of this loaded model and tokenizer for these questions."""
+    # the tokenizer itself is part of "the chat template": a re-converted tokenizer must not hit old answers
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    template = (tokenizer.chat_template or "") + (backend.to_str() if backend is not None else str(len(tokenizer)))
+    return base_cache_key(base_path, rows_sha256(rows), settings, template, system_prompt, str(model.device),
+                          str(model.dtype).replace("torch.", ""))
 
 
 def base_cache_path(key: str) -> Path:
@@ -225,6 +297,13 @@ def read_base_cache(key: str, n: int) -> dict | None:
 # ---------------------------------------------------------------------------------------------------
 # loading
 
+def pick_device(device: str | None = None) -> str:
+    """--device, else cuda when there is one."""
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def load_models(run_dir: Path, base_path: str, device: str | None = None, repair: dict | None = None):
     """(model with the adapter, tokenizer saved with the run, original rows of the repair).
 
@@ -236,7 +315,7 @@ def load_models(run_dir: Path, base_path: str, device: str | None = None, repair
 
     from productqa.models import hub_error
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(device)
     dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
     try:
         tokenizer = AutoTokenizer.from_pretrained(run_dir / ADAPTER)
@@ -263,41 +342,85 @@ def score(outputs: dict) -> dict:
     return scores
 
 
-def suite_scores(kind: str, rows: list[dict], answers: list[str], stopped: list[bool], records: dict,
-                 embedder) -> dict:
-    """The figures of one suite (row kind) for one model; `records` maps uid -> description."""
-    figures = {"stopped_fraction": sum(stopped) / len(rows)}
+def subset(outputs: dict, index: list[int]) -> dict:
+    """One model's per-question outputs for the questions at `index`."""
+    return {"answers": [outputs["answers"][i] for i in index], "stopped": [outputs["stopped"][i] for i in index],
+            "new_tokens": [outputs["new_tokens"][i] for i in index],
+            "loss_rows": [outputs["loss"]["rows"][i] for i in index]}
+
+
+def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict, embedder) -> dict:
+    """The figures of one suite for one model, as metrics.Statistic (name -> statistic).
+
+    outputs holds the model's "answers" and "stopped" for these rows, and optionally "new_tokens" and
+    "loss_rows" ([summed loss, tokens] each); `records` maps uid -> description.
+    """
+    answers = outputs["answers"]
+    stats = {"stopped_fraction": M.mean_of([bool(s) for s in outputs["stopped"]]),
+             "mean_answer_words": M.mean_of([len(a.split()) for a in answers])}
+    if "new_tokens" in outputs:
+        stats["mean_new_tokens"] = M.mean_of(outputs["new_tokens"])
+    if "loss_rows" in outputs:
+        losses, tokens = zip(*outputs["loss_rows"])
+        stats.update(loss=M.ratio_of(losses, tokens), perplexity=M.ratio_of(losses, tokens, exp=True))
+    if suite == "absent":
+        stats["refused"] = M.mean_of([grounded.is_refusal(a) for a in answers])
+        return stats
     descriptions = [records[row["id"]] for row in rows]
-    if kind == "absent":
-        figures["refused"] = sum(grounded.is_refusal(a) for a in answers) / len(rows)
-        return figures
-    texts = [grounded.strip_citations(a) for a in answers] if kind == "grounded" else answers
-    figures.update(M.text_metrics(texts, descriptions, embedder))
-    if kind == "grounded":
-        right = cited = invented = 0
+    texts = [grounded.strip_citations(a) for a in answers] if suite == "grounded" else answers
+    stats.update(M.text_statistics(texts, descriptions, embedder))
+    if suite == "grounded":
+        right, cited, invented = [], [], []
         for row, answer, text, gold in zip(rows, answers, texts, descriptions):
-            others = [records[uid] for uid in row["context"] if uid != row["id"]]
-            right += M.right_record(text, gold, others)
+            right.append(M.right_record(text, gold, [records[uid] for uid in row["context"] if uid != row["id"]]))
             uids = grounded.cited_uids(answer)
-            cited += uids == [row["id"]]
-            invented += any(uid not in row["context"] for uid in uids)
-        figures.update(right_record=right / len(rows), citation_accuracy=cited / len(rows),
-                       invented_citation=invented / len(rows))
-    return figures
+            cited.append(uids == [row["id"]])
+            invented.append(any(uid not in row["context"] for uid in uids))
+        stats.update(right_record=M.mean_of(right), citation_accuracy=M.mean_of(cited),
+                     invented_citation=M.mean_of(invented))
+    return stats
 
 
-def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder) -> dict:
-    """{kind: {"n", "base", "finetuned", "delta"}} for every row kind present."""
+def suite_of(row: dict) -> str:
+    return row.get("suite") or row.get("kind", "closed_book")
+
+
+def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder, resamples: int = 2000,
+           seed: int = 0) -> dict:
+    """{suite: {"n", "base", "finetuned", "delta", "ci", "significant"}} for every suite with questions."""
     out = {}
-    for kind in grounded.KINDS:
-        index = [i for i, row in enumerate(rows) if row.get("kind", "closed_book") == kind]
+    for suite in SUITES:
+        index = [i for i, row in enumerate(rows) if suite_of(row) == suite]
         if not index:
             continue
         chosen = [rows[i] for i in index]
-        pair = {name: suite_scores(kind, chosen, [o["answers"][i] for i in index], [o["stopped"][i] for i in index],
-                                   records, embedder) for name, o in (("base", base), ("finetuned", tuned))}
-        out[kind] = {"n": len(index), **pair, "delta": M.deltas(pair["base"], pair["finetuned"])}
+        before, after = (suite_statistics(suite, chosen, subset(o, index), records, embedder) for o in (base, tuned))
+        out[suite] = M.paired_bootstrap(before, after, resamples, seed)
     return out
+
+
+def retrieve(folder: Path, rows: list[dict], k: int) -> list[list[str]]:
+    """The uids the catalog returns for each question, best first (what 05_chat would show the model)."""
+    from productqa.catalog import Catalog
+
+    with Catalog(Path(folder) / "catalog.sqlite") as catalog:
+        return [[source.uid for source in catalog.search(question_of(row), k)] for row in rows]
+
+
+def retrieval(rows: list[dict], retrieved: list[list[str]], k: int, resamples: int = 2000, seed: int = 0) -> dict:
+    """Precision@1 and recall@k of the catalog on every question asked, overall and per suite, with
+    bootstrap intervals; the relevant record is the row's product (its uid), one per question."""
+    def figures(index: list[int]) -> dict:
+        stats = {"p_at_1": M.mean_of([retrieved[i][:1] == [rows[i]["id"]] for i in index]),
+                 "recall_at_k": M.mean_of([rows[i]["id"] in retrieved[i] for i in index])}
+        return M.bootstrap(stats, resamples, seed)
+
+    result = {"k": k, **figures(list(range(len(rows)))), "by_suite": {}}
+    for suite in SUITES:
+        index = [i for i, row in enumerate(rows) if suite_of(row) == suite]
+        if index:
+            result["by_suite"][suite] = figures(index)
+    return result
 
 
 def catalog_descriptions(folder: Path, rows: list[dict]) -> dict:
@@ -305,11 +428,8 @@ def catalog_descriptions(folder: Path, rows: list[dict]) -> dict:
     from productqa.catalog import Catalog
 
     wanted = {row["id"] for row in rows} | {uid for row in rows for uid in (row.get("context") or [])}
-    catalog = Catalog(Path(folder) / "catalog.sqlite")
-    try:
+    with Catalog(Path(folder) / "catalog.sqlite") as catalog:
         found = {uid: catalog.get(uid) for uid in sorted(wanted)}
-    finally:
-        catalog.close()
     missing = sorted(uid for uid, record in found.items() if record is None)
     if missing:
         raise UserError(f"{folder}/catalog.sqlite lacks records the {len(rows)} questions use (e.g. {missing[0]}): "
@@ -334,69 +454,37 @@ def replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, device: str | None = None,
-             args=None, log=print) -> dict:
-    """Evaluate base vs fine-tuned for the run in run_dir; returns metrics.json's content."""
-    from productqa.meta import library_versions, write_meta
+def base_answers(model, tokenizer, originals, prompts, rows, system_prompt, settings: Settings, key: str,
+                 key_fields: dict, log) -> tuple[dict, bool]:
+    """The base model's outputs, from the cache when the same questions were asked before; (outputs, reused)."""
+    base = read_base_cache(key, len(rows)) if settings.use_cache else None
+    if base is not None:
+        log(f"base model: answers re-used from {base_cache_path(key)}")
+        return base, True
+    with model.disable_adapter(), swapped(model, originals):
+        base = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "base")
+    base["cache_key_fields"] = key_fields
+    write_json(base_cache_path(key), base)
+    return base, False
+
+
+def sample_rows(rows: list[dict], base: dict, tuned: dict, retrieved: list[list[str]]) -> list[dict]:
+    """samples.jsonl: each question with both answers, the reference and what the catalog returned."""
+    return [{"suite": suite_of(row), "id": row.get("id"), "kind": row.get("kind"), "context": row.get("context"),
+             "question": question_of(row), "training_question": row.get("training_question"),
+             "reference": answer_of(row), "base": base["answers"][i], "finetuned": tuned["answers"][i],
+             "base_stopped": base["stopped"][i], "finetuned_stopped": tuned["stopped"][i],
+             "retrieved": retrieved[i]}
+            for i, row in enumerate(rows)]
+
+
+def write_eval(final: Path, result: dict, samples: list[dict], run_dir: Path, settings: Settings, args,
+               key: str) -> None:
+    """Write every output into a temporary sibling folder, then rename it onto `final`."""
+    from productqa.meta import write_meta
     from productqa.report import write_report
 
-    run_dir = Path(run_dir)
-    meta = run_meta(run_dir)
-    system_prompt = meta.get("system_prompt")
-    folder = data_folder(meta, data)
-    rows, split_path = load_split(folder, settings.split, settings.limit)
-    base_path = base_model_path(meta)
-
-    log(f"evaluating {run_dir.name}: {len(rows)} {settings.split} questions from {split_path}, "
-        f"base {base_path}, max {settings.max_new_tokens} new tokens")
-    records = catalog_descriptions(folder, rows)
-    model, tokenizer, originals = load_models(run_dir, base_path, device, meta.get("token_repair"))
-    prompts = [prompt_text(tokenizer, row, system_prompt) for row in rows]
-    references = [answer_of(row) for row in rows]
-
-    # the tokenizer itself is part of "the chat template": a re-converted tokenizer must not hit old answers
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    template = (tokenizer.chat_template or "") + (backend.to_str() if backend is not None else str(len(tokenizer)))
-    key, key_fields = base_cache_key(base_path, file_sha256(split_path), settings, template, system_prompt,
-                                     str(model.device), str(model.dtype).replace("torch.", ""))
-    base = read_base_cache(key, len(rows)) if settings.use_cache else None
-    reused = base is not None
-    if reused:
-        log(f"base model: answers re-used from {base_cache_path(key)}")
-    else:
-        with model.disable_adapter(), swapped(model, originals):
-            base = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "base")
-        base["cache_key_fields"] = key_fields
-        write_json(base_cache_path(key), base)
-    tuned = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "fine-tuned")
-
-    log("scoring (right record, citations, refusals, ROUGE, chrF, MiniLM embeddings)")
-    embedder = M.load_embedder()
-    result = {
-        "base": {**score(base), "cached": reused},
-        "finetuned": {**score(tuned), "cached": False},
-        "suites": suites(rows, base, tuned, records, embedder),
-        "n": len(rows),
-        "settings": {**{k: v for k, v in asdict(settings).items() if k not in ("progress",)},
-                     "run": str(run_dir), "run_name": run_dir.name, "data": str(folder),
-                     "k": max((len(row["context"]) for row in rows if row.get("context")), default=None),
-                     "split_file": str(split_path), "data_sha256": key_fields["data_sha256"],
-                     "base_model": meta.get("base_model"), "base_model_path": base_path,
-                     "chat_template": meta.get("chat_template"), "system_prompt": system_prompt,
-                     "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""),
-                     "cpu_threads": _threads(), "hardware": _hardware(model.device),
-                     "base_cache": str(base_cache_path(key)),
-                     "versions": library_versions()},
-    }
-    result["delta"] = M.deltas(result["base"], result["finetuned"])
-    samples = [{"id": row.get("id"), "kind": row.get("kind"), "context": row.get("context"),
-                "question": question_of(row), "reference": ref,
-                "base": base["answers"][i], "finetuned": tuned["answers"][i],
-                "base_stopped": base["stopped"][i], "finetuned_stopped": tuned["stopped"][i]}
-               for i, (row, ref) in enumerate(zip(rows, references))]
-
-    final = run_dir / EVAL
-    tmp = run_dir / f".{EVAL}.tmp-{os.getpid()}"
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
@@ -404,11 +492,73 @@ def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, 
         write_jsonl(tmp / "samples.jsonl", samples)
         write_report(tmp, run_dir=run_dir, examples=settings.examples)
         write_meta(tmp / "meta.json", "evaluate", args if args is not None else asdict(settings),
-                   n=len(rows), base_cache_key=key)
+                   n=len(samples), base_cache_key=key)
         replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, device: str | None = None,
+             args=None, log=print, out: Path | str | None = None) -> dict:
+    """Evaluate base vs fine-tuned for the run in run_dir into `out` (default run_dir/eval); returns
+    metrics.json's content."""
+    run_dir = Path(run_dir)
+    meta = run_meta(run_dir)
+    system_prompt = meta.get("system_prompt")
+    folder = data_folder(meta, data)
+    device = pick_device(device)
+    defaults = {"per_suite_default": settings.per_suite is None, "batch_size_default": settings.batch_size is None}
+    settings = for_device(settings, device)
+    rows, files = load_questions(folder, settings.split, settings.per_suite)
+    base_path = base_model_path(meta)
+    shown = max((len(row["context"]) for row in rows if row.get("context")), default=None)
+    k = settings.retrieval_k or shown or 3
+
+    counts = ", ".join(f"{suite} {sum(suite_of(row) == suite for row in rows)}" for suite in SUITES)
+    log(f"evaluating {run_dir.name}: {len(rows)} questions ({counts}) from {folder}, base {base_path}, "
+        f"max {settings.max_new_tokens} new tokens")
+    records = catalog_descriptions(folder, rows)
+    retrieved = retrieve(folder, rows, k)
+    model, tokenizer, originals = load_models(run_dir, base_path, device, meta.get("token_repair"))
+    prompts = [prompt_text(tokenizer, row, system_prompt) for row in rows]
+
+    key, key_fields = cache_key_for(model, tokenizer, base_path, rows, settings, system_prompt)
+    base, reused = base_answers(model, tokenizer, originals, prompts, rows, system_prompt, settings, key,
+                                key_fields, log)
+    tuned = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "fine-tuned")
+
+    log(f"scoring (right record, citations, refusals, ROUGE, chrF, MiniLM embeddings; "
+        f"{settings.resamples} bootstrap resamples)")
+    embedder = M.load_embedder()
+    result = {
+        "base": {**score(base), "cached": reused},
+        "finetuned": {**score(tuned), "cached": False},
+        "suites": suites(rows, base, tuned, records, embedder, settings.resamples, settings.seed),
+        "retrieval": retrieval(rows, retrieved, k, settings.resamples, settings.seed),
+        "n": len(rows),
+        "settings": settings_record(settings, defaults, run_dir, meta, folder, files, k, shown, key, key_fields,
+                                    base_path, model),
+    }
+    result["delta"] = M.deltas(result["base"], result["finetuned"])
+    write_eval(Path(out) if out else run_dir / EVAL, result, sample_rows(rows, base, tuned, retrieved), run_dir,
+               settings, args, key)
     return result
+
+
+def settings_record(settings: Settings, defaults: dict, run_dir: Path, meta: dict, folder: Path, files: dict,
+                    k: int, shown: int | None, key: str, key_fields: dict, base_path: str, model) -> dict:
+    """metrics.json's "settings": everything needed to read the figures and to reproduce them."""
+    from productqa.meta import library_versions
+
+    return {**{name: v for name, v in asdict(settings).items() if name != "progress"}, **defaults,
+            "retrieval_k": k, "k": shown, "run": str(run_dir), "run_name": run_dir.name, "data": str(folder),
+            "split_file": files["held_out"], "trained_file": files["trained"],
+            "questions_sha256": key_fields["questions_sha256"],
+            "base_model": meta.get("base_model"), "base_model_path": base_path,
+            "chat_template": meta.get("chat_template"), "system_prompt": meta.get("system_prompt"),
+            "device": str(model.device), "dtype": key_fields["dtype"], "cpu_threads": _threads(),
+            "hardware": _hardware(model.device), "epochs": meta.get("figures", {}).get("epochs"),
+            "base_cache": str(base_cache_path(key)), "versions": library_versions()}
 
 
 def _hardware(device) -> str:

@@ -21,18 +21,38 @@ def read_system_prompt(path: Path = PROMPTS / "system.txt") -> str:
     return read_prompt(path)
 
 
-def read_question_templates(folder: Path = PROMPTS) -> list[str]:
-    """Every non-comment line of prompts/questions_*.txt, in file-name order (English, Portuguese)."""
+HELDOUT = "questions_heldout"  # prompts/questions_heldout*.txt: phrasings kept out of training
+
+
+def _read_templates(paths: list[Path]) -> list[str]:
+    """Every non-comment line of the files, in order; each must have a {title} placeholder."""
     templates = []
-    for path in sorted(Path(folder).glob("questions_*.txt")):
+    for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 if "{title}" not in line:
                     raise UserError(f"{path}: the template {line!r} has no {{title}} placeholder")
                 templates.append(line)
+    return templates
+
+
+def read_question_templates(folder: Path = PROMPTS) -> list[str]:
+    """The training phrasings: prompts/questions_*.txt in file-name order (English, Portuguese),
+    the held-out files (questions_heldout*.txt) excepted."""
+    paths = [p for p in sorted(Path(folder).glob("questions_*.txt")) if not p.name.startswith(HELDOUT)]
+    templates = _read_templates(paths)
     if not templates:
         raise UserError(f"no question templates found in {folder}/questions_*.txt")
+    return templates
+
+
+def read_heldout_templates(folder: Path = PROMPTS) -> list[str]:
+    """The phrasings 03_evaluate asks trained products with: prompts/questions_heldout*.txt, never
+    used by 01_prepare, so an answer to them is recall of the product, not of the question."""
+    templates = _read_templates(sorted(Path(folder).glob(f"{HELDOUT}*.txt")))
+    if not templates:
+        raise UserError(f"no held-out question templates found in {folder}/{HELDOUT}*.txt")
     return templates
 
 

@@ -1,7 +1,8 @@
 """runs/<name>/eval/report.md: the page a reader looks at first, written from metrics.json + samples.jsonl.
 
-It holds the base-vs-fine-tuned metrics table with deltas, generation speed, the run's loss curve and a
-handful of side-by-side answers. It reads only files, so it can be re-rendered without any model.
+It holds, per suite, the base-vs-fine-tuned table with each delta's 95% bootstrap interval (bold when
+the interval excludes 0) and side-by-side examples; then retrieval, generation speed, the run's loss
+curve and how each figure is measured. It reads only files, so it can be re-rendered without a model.
 """
 from __future__ import annotations
 
@@ -11,12 +12,26 @@ from pathlib import Path
 from productqa.files import atomic_open, read_json
 from productqa.metrics import METRICS
 
+SMALL_N = 30  # below this the percentile bootstrap understates the uncertainty
+
 _SUITES = {
-    "grounded": "Grounded: the product's record among {k} records shown (the base model given the same records "
-                "is the plain-RAG baseline)",
-    "absent": "Absent: the product's record left out of the records shown; the right answer is "
+    "grounded": "Grounded, held-out products: the product's record among {k} records shown (the base model "
+                "given the same records is the plain-RAG baseline)",
+    "absent": "Absent: held-out products whose record is left out of the records shown; the right answer is "
               "\"not in the catalog\"",
-    "closed_book": "Closed book: the question alone, about a held-out product (measures style, not knowledge)",
+    "closed_book_trained": "Closed book, trained products: the question alone, about a product trained closed "
+                           "book, asked with a phrasing held out of training (how much of the description "
+                           "fine-tuning taught)",
+    "closed_book": "Closed book, held-out products: the question alone, about a product the model never saw "
+                   "(measures style only, not knowledge)",
+}
+
+# the figures of each suite that 03_evaluate prints and report.md sums up first
+HEADLINES = {
+    "grounded": ("right_record", "citation_accuracy", "rougeL", "stopped_fraction"),
+    "absent": ("refused", "stopped_fraction"),
+    "closed_book_trained": ("rougeL", "chrf", "embedding_cosine", "perplexity"),
+    "closed_book": ("rougeL", "embedding_cosine", "stopped_fraction"),
 }
 
 _NOTES = """\
@@ -29,22 +44,24 @@ _NOTES = """\
   stemmed); BLEU and chrF: sacrebleu corpus scores (word 4-grams with a brevity penalty; character
   6-grams), divided by 100 so every overlap score is on a 0-1 scale as in the published figures.
 - embedding cosine: all-MiniLM-L6-v2 sentence embeddings of answer and reference (meaning, not wording).
-- held-out answer loss / perplexity: teacher-forced cross-entropy of the reference answers given the
-  question (answer tokens and the end-of-turn marker only, as in training); lower is better.
+- answer loss / perplexity: teacher-forced cross-entropy of the reference answers given the question
+  (answer tokens and the end-of-turn marker only, as in training); lower is better.
 - answers that stopped by themselves: generation ended with an end token before the new-token limit.
+- closed book, trained products: closed-book rows of the train split asked with a phrasing from
+  prompts/questions_heldout*.txt, which training never used; the reference is the trained description.
+- 95% CI: paired bootstrap over questions: each resample draws the suite's questions with replacement
+  and scores both models on that same draw (corpus BLEU/chrF recomputed from sacrebleu's per-segment
+  statistics); the interval is the 2.5th-97.5th percentile of fine-tuned - base. **Bold** Δ: the
+  interval excludes 0. Below ~30 questions the bootstrap interval is too narrow: treat it as a sketch.
+- retrieval: the catalog search 05_chat uses, on every question asked; precision@1 = the product's own
+  record ranked first, recall@k = it is among the k returned (a product sharing its title with another
+  counts as a miss when the other one is returned instead).
 - tokens/s: generated tokens (up to each answer's end token) per second of `generate`, batched."""
 
 
-_SHARES = ("stopped_fraction", "right_record", "citation_accuracy", "invented_citation", "refused")
-
-
-def suites_section(result: dict) -> str:
-    k = result.get("settings", {}).get("k") or "k"
-    parts = []
-    for kind, suite in result.get("suites", {}).items():
-        parts += [f"### {_SUITES.get(kind, kind).format(k=k)} — n = {suite['n']}", "",
-                  metrics_table(suite["base"], suite["finetuned"]), ""]
-    return "\n".join(parts).strip() or "No suites."
+_SHARES = ("stopped_fraction", "right_record", "citation_accuracy", "invented_citation", "refused",
+           "p_at_1", "recall_at_k")
+_ONE_DECIMAL = ("tokens_per_second", "mean_answer_words", "mean_new_tokens", "perplexity")
 
 
 def _cell(text: str) -> str:
@@ -56,34 +73,136 @@ def _cell(text: str) -> str:
 def _fmt(name: str, value) -> str:
     if value is None:
         return "–"
-    if name in ("tokens_per_second", "mean_answer_words", "mean_new_tokens", "perplexity"):
+    if name in _ONE_DECIMAL:
         return f"{value:,.1f}"
     if name in _SHARES:
         return f"{value:.0%}"
     return f"{value:.3f}"
 
 
-def _delta(name: str, base, tuned) -> str:
+def _signed(name: str, value: float) -> str:
+    if name in _SHARES:
+        return f"{value * 100:+.0f} pts"
+    if name in _ONE_DECIMAL:
+        return f"{value:+,.1f}"
+    return f"{value:+.3f}"
+
+
+def _delta(name: str, base, tuned, significant: bool = False) -> str:
     if base is None or tuned is None:
         return "–"
     diff = tuned - base
     better = METRICS[name][1]
     mark = "" if better is None or abs(diff) < 1e-12 else (" ▲" if (diff > 0) == better else " ▼")
+    text = _signed(name, diff)
+    return f"**{text}**{mark}" if significant else f"{text}{mark}"
+
+
+def _interval(name: str, bounds) -> str:
+    if not bounds:
+        return "–"
+    low, high = bounds
     if name in _SHARES:
-        return f"{diff * 100:+.0f} pts{mark}"
-    if name in ("tokens_per_second", "mean_answer_words", "mean_new_tokens", "perplexity"):
-        return f"{diff:+,.1f}{mark}"
-    return f"{diff:+.3f}{mark}"
+        return f"[{low * 100:+.0f}, {high * 100:+.0f}] pts"
+    return f"[{_signed(name, low)}, {_signed(name, high)}]"
 
 
-def metrics_table(base: dict, tuned: dict) -> str:
-    lines = ["| metric | base | fine-tuned | Δ |", "|---|---:|---:|---:|"]
+def metrics_table(base: dict, tuned: dict, ci: dict | None = None, significant=()) -> str:
+    """base / fine-tuned / Δ rows in METRICS order, with a 95% CI column when intervals are given."""
+    lines = (["| metric | base | fine-tuned | Δ | 95% CI of Δ |", "|---|---:|---:|---:|---:|"] if ci is not None
+             else ["| metric | base | fine-tuned | Δ |", "|---|---:|---:|---:|"])
     for name, (label, _better) in METRICS.items():
         if name == "tokens_per_second" or (name not in base and name not in tuned):
             continue
         b, t = base.get(name), tuned.get(name)
-        lines.append(f"| {label} | {_fmt(name, b)} | {_fmt(name, t)} | {_delta(name, b, t)} |")
+        row = f"| {label} | {_fmt(name, b)} | {_fmt(name, t)} | {_delta(name, b, t, name in significant)} |"
+        lines.append(row + (f" {_interval(name, ci.get(name))} |" if ci is not None else ""))
     return "\n".join(lines)
+
+
+def ordered_suites(result: dict) -> list[tuple[str, dict]]:
+    """The suites in reading order (metrics.json sorts its keys)."""
+    suites = result.get("suites", {})
+    return [(name, suites[name]) for name in sorted(suites, key=lambda n: (list(_SUITES).index(n)
+                                                                          if n in _SUITES else len(_SUITES), n))]
+
+
+def summary_table(result: dict) -> str:
+    """The headline figures of every suite in one table."""
+    lines = ["| suite | n | figure | base | fine-tuned | Δ | 95% CI of Δ |", "|---|---:|---|---:|---:|---:|---:|"]
+    for suite_name, suite in ordered_suites(result):
+        first = True
+        for name in HEADLINES.get(suite_name, ()):
+            if name not in suite["base"]:
+                continue
+            b, t = suite["base"][name], suite["finetuned"][name]
+            label = f"{suite_name} | {suite['n']}" if first else " | "
+            lines.append(f"| {label} | {METRICS[name][0]} | {_fmt(name, b)} | {_fmt(name, t)} | "
+                         f"{_delta(name, b, t, name in suite.get('significant', ()))} | "
+                         f"{_interval(name, suite.get('ci', {}).get(name))} |")
+            first = False
+    return "\n".join(lines)
+
+
+def suite_of(sample: dict) -> str:
+    return sample.get("suite") or sample.get("kind") or "closed_book"
+
+
+def examples_section(samples: list[dict], count: int) -> str:
+    parts = []
+    for i, sample in enumerate(samples[:count], 1):
+        flags = lambda key: "" if sample.get(key, True) else " *(cut at the token limit)*"  # noqa: E731
+        trained = (f"| asked in training as | {_cell(sample['training_question'])} |"
+                   if sample.get("training_question") else None)
+        parts.append("\n".join(line for line in [
+            f"**{i}. {_cell(sample['question'])}**", "",
+            "| | answer |", "|---|---|",
+            trained,
+            f"| reference | {_cell(sample['reference'])} |",
+            f"| base | {_cell(sample['base'])}{flags('base_stopped')} |",
+            f"| fine-tuned | {_cell(sample['finetuned'])}{flags('finetuned_stopped')} |",
+        ] if line is not None))
+    return "\n\n".join(parts) or "No samples."
+
+
+def suites_section(result: dict, samples: list[dict], examples: int) -> str:
+    """Per suite: its title with n, the full table with intervals, then its first examples."""
+    settings = result.get("settings", {})
+    k = settings.get("k") or "k"
+    parts = []
+    for suite_name, suite in ordered_suites(result):
+        mine = [s for s in samples if suite_of(s) == suite_name]
+        small = " *(small n: a sketch, not a measurement)*" if suite["n"] < SMALL_N else ""
+        parts += [f"### {_SUITES.get(suite_name, suite_name).format(k=k)} — n = {suite['n']}{small}", "",
+                  metrics_table(suite["base"], suite["finetuned"], suite.get("ci", {}), suite.get("significant", ())),
+                  ""]
+        if suite_name == "closed_book_trained" and settings.get("epochs") is not None:
+            parts += [f"The run trained {settings['epochs']:.2f} epochs: each of these rows was seen about that "
+                      f"many times (fewer than one epoch: some not at all).", ""]
+        if examples and mine:
+            parts += [f"Examples (first {min(examples, len(mine))} of {len(mine)}):", "",
+                      examples_section(mine, examples), ""]
+    return "\n".join(parts).strip() or "No suites."
+
+
+def retrieval_section(result: dict) -> str:
+    found = result.get("retrieval")
+    if not found:
+        return "No retrieval figures."
+    k = found["k"]
+    lines = [f"Catalog search (`productqa.catalog.Catalog.search`, k = {k}) on every question asked; the model "
+             "plays no part, so there is one figure, not two. 95% bootstrap intervals in brackets.", "",
+             f"| questions | n | precision@1 | recall@{k} |", "|---|---:|---:|---:|"]
+    by_suite = found.get("by_suite", {})
+    for label, figures in [("all", found)] + [(name, by_suite[name]) for name in _SUITES if name in by_suite]:
+        cells = [f"{_fmt(name, figures['values'][name])} {_interval_plain(figures['ci'][name])}"
+                 for name in ("p_at_1", "recall_at_k")]
+        lines.append(f"| {label} | {figures['n']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def _interval_plain(bounds) -> str:
+    return f"[{bounds[0]:.0%}, {bounds[1]:.0%}]"
 
 
 def read_trainer_log(path: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -147,37 +266,30 @@ def loss_section(eval_dir: Path, run_dir: Path | None) -> str:
     return f"![training loss]({image})\n\n{figures}".strip()
 
 
-def examples_section(samples: list[dict], count: int) -> str:
-    parts = []
-    for i, sample in enumerate(samples[:count], 1):
-        flags = lambda key: "" if sample.get(key, True) else " *(cut at the token limit)*"  # noqa: E731
-        kind = f" *({sample['kind']})*" if sample.get("kind") else ""
-        parts.append("\n".join([
-            f"**{i}. {_cell(sample['question'])}**{kind}", "",
-            "| | answer |", "|---|---|",
-            f"| reference | {_cell(sample['reference'])} |",
-            f"| base | {_cell(sample['base'])}{flags('base_stopped')} |",
-            f"| fine-tuned | {_cell(sample['finetuned'])}{flags('finetuned_stopped')} |",
-        ]))
-    return "\n\n".join(parts) or "No samples."
-
-
-def render(result: dict, samples: list[dict], loss_md: str, examples: int = 5) -> str:
+def render(result: dict, samples: list[dict], loss_md: str, examples: int = 2) -> str:
     s = result.get("settings", {})
-    n = result["n"]
     base, tuned = result["base"], result["finetuned"]
     device = s.get("device", "?")
     hardware = s.get("hardware") or device
     if str(device).startswith("cpu") and s.get("cpu_threads"):
         hardware = f"CPU ({hardware}; torch threads {s['cpu_threads']})"
     cached = " (measured when the base answers were cached)" if base.get("cached") else ""
+    counts = [suite["n"] for suite in result.get("suites", {}).values()]
     header = (f"Base model `{s.get('base_model', '?')}` before fine-tuning vs after (LoRA adapter of run "
-              f"`{s.get('run_name', '?')}`), on **{n}** held-out questions of the `{s.get('split', '?')}` split "
-              f"(`{s.get('split_file', '?')}`). Same chat template (`{s.get('chat_template', '?')}`) and system "
-              f"prompt for both, greedy decoding, at most {s.get('max_new_tokens', '?')} new tokens, "
-              f"batch {s.get('batch_size', '?')}, {s.get('dtype', '?')} on {hardware}.")
-    warning = (f"\n\n> Only {n} questions: differences of a few hundredths are within noise; "
-               f"use a larger `--limit` for conclusions." if n < 50 else "")
+              f"`{s.get('run_name', '?')}`), each suite on the same questions for both: **{result['n']}** "
+              f"questions in all, at most {s.get('per_suite', '?')} per suite (held-out products from the "
+              f"`{s.get('split', '?')}` split, trained products from the train split). Same chat template "
+              f"(`{s.get('chat_template', '?')}`) and system prompt for both, greedy decoding, at most "
+              f"{s.get('max_new_tokens', '?')} new tokens, batch {s.get('batch_size', '?')}, {s.get('dtype', '?')} "
+              f"on {hardware}. Δ = fine-tuned - base with its 95% paired-bootstrap interval "
+              f"({s.get('resamples', '?')} resamples, seed {s.get('seed', '?')}); **bold** Δ: the interval "
+              f"excludes 0.")
+    warning = ""
+    if counts and min(counts) < SMALL_N:
+        warning = (f"\n\n> Small n ({min(counts)}-{max(counts)} questions per suite"
+                   f"{', the CPU default' if s.get('per_suite_default') else ''}): the intervals are wide and, "
+                   f"below ~{SMALL_N} questions, still too narrow; evaluate `--per-suite 200` on a GPU "
+                   f"for figures with weight.")
     speed = "\n".join([
         "| model | tokens/s | generated tokens | seconds |", "|---|---:|---:|---:|",
         f"| base{cached} | {base.get('tokens_per_second', 0):,.1f} | {base.get('generated_tokens', 0):,} | "
@@ -186,28 +298,31 @@ def render(result: dict, samples: list[dict], loss_md: str, examples: int = 5) -
         f"{tuned.get('generation_seconds', 0):,.1f} |",
     ])
     command = (f"python scripts/03_evaluate.py --run {s.get('run', 'runs/latest')} --split {s.get('split', 'test')} "
-               f"--limit {s.get('limit', n)} --max-new-tokens {s.get('max_new_tokens', 96)}")
+               f"--per-suite {s.get('per_suite', 5)} --max-new-tokens {s.get('max_new_tokens', 160)} "
+               f"--batch-size {s.get('batch_size', 8)}")
     return "\n".join([
         f"# Evaluation of `{s.get('run_name', '?')}`: base vs fine-tuned", "",
         header + warning, "",
-        "## By question kind", "",
-        suites_section(result), "",
+        "## Summary", "",
+        summary_table(result), "",
+        "▲ better, ▼ worse after fine-tuning. Overlap scores are 0-1.", "",
+        "## Suites", "",
+        suites_section(result, samples, examples), "",
+        "## Retrieval", "",
+        retrieval_section(result), "",
         "## All questions", "",
         metrics_table(base, tuned), "",
-        "▲ better, ▼ worse after fine-tuning. Overlap scores are 0-1.", "",
         "## Generation speed", "",
         speed, "",
         "## Training loss", "",
         loss_md, "",
-        f"## Examples (first {min(examples, len(samples))} of {len(samples)}, all in samples.jsonl)", "",
-        examples_section(samples, examples), "",
         "## How it was measured", "",
         _NOTES, "",
-        f"Reproduce: `{command}`", "",
+        f"Every question and answer: `samples.jsonl`. Reproduce: `{command}`", "",
     ])
 
 
-def write_report(eval_dir: Path, run_dir: Path | None = None, examples: int = 5) -> Path:
+def write_report(eval_dir: Path, run_dir: Path | None = None, examples: int = 2) -> Path:
     """Render eval_dir/report.md from eval_dir/metrics.json and eval_dir/samples.jsonl."""
     eval_dir = Path(eval_dir)
     result = read_json(eval_dir / "metrics.json")

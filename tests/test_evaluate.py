@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from productqa import evaluate as E
+from productqa.chat_format import answer_of
 from productqa.files import read_jsonl
 from productqa.report import write_report
 
@@ -72,15 +73,31 @@ def fake_eval(folder: Path) -> Path:
             "cached": True}
     tuned = {**base, "rougeL": 0.150, "bleu": 0.020, "loss": 2.0, "perplexity": 7.39, "stopped_fraction": 1.0,
              "tokens_per_second": 11.0, "cached": False}
-    metrics = {"base": base, "finetuned": tuned, "n": 2,
-               "settings": {"run_name": "demo", "split": "test", "limit": 2, "max_new_tokens": 96, "batch_size": 8,
-                            "base_model": "gemma-3-270m", "chat_template": "gemma3", "device": "cpu", "cpu_threads": 2,
-                            "dtype": "float32"}}
+    grounded = {"n": 1, "base": {"right_record": 0.0, "rougeL": 0.057, "stopped_fraction": 0.0},
+                "finetuned": {"right_record": 1.0, "rougeL": 0.990, "stopped_fraction": 1.0},
+                "delta": {"right_record": 1.0, "rougeL": 0.933, "stopped_fraction": 1.0},
+                "ci": {"right_record": [1.0, 1.0], "rougeL": [0.851, 0.990], "stopped_fraction": [-0.2, 1.0]},
+                "significant": ["right_record", "rougeL"]}
+    trained = {"n": 1, "base": {"rougeL": 0.1, "perplexity": 9.0}, "finetuned": {"rougeL": 0.3, "perplexity": 4.5},
+               "delta": {"rougeL": 0.2, "perplexity": -4.5}, "ci": {"rougeL": [-0.1, 0.4], "perplexity": [-6.0, -3.0]},
+               "significant": ["perplexity"]}
+    retrieval = {"k": 3, "n": 2, "values": {"p_at_1": 0.5, "recall_at_k": 1.0},
+                 "ci": {"p_at_1": [0.0, 1.0], "recall_at_k": [1.0, 1.0]},
+                 "by_suite": {"grounded": {"n": 1, "values": {"p_at_1": 1.0, "recall_at_k": 1.0},
+                                           "ci": {"p_at_1": [1.0, 1.0], "recall_at_k": [1.0, 1.0]}}}}
+    metrics = {"base": base, "finetuned": tuned, "n": 2, "suites": {"grounded": grounded, E.TRAINED: trained},
+               "retrieval": retrieval,
+               "settings": {"run_name": "demo", "split": "test", "per_suite": 5, "per_suite_default": True,
+                            "max_new_tokens": 96, "batch_size": 8, "base_model": "gemma-3-270m", "k": 3,
+                            "chat_template": "gemma3", "device": "cpu", "cpu_threads": 2, "dtype": "float32",
+                            "resamples": 2000, "seed": 0, "epochs": 0.82}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
-    samples = [{"question": "Tell me about A|B.", "reference": "A thing\nwith lines.", "base": "",
-                "finetuned": "A thing.", "base_stopped": False, "finetuned_stopped": True},
-               {"question": "What is C?", "reference": "C.", "base": "C?", "finetuned": "C.",
-                "base_stopped": True, "finetuned_stopped": True}]
+    samples = [{"suite": "grounded", "question": "Tell me about A|B.", "reference": "A thing\nwith lines.",
+                "base": "", "finetuned": "A thing.", "base_stopped": False, "finetuned_stopped": True},
+               {"suite": "grounded", "question": "What is C?", "reference": "C.", "base": "C?", "finetuned": "C.",
+                "base_stopped": True, "finetuned_stopped": True},
+               {"suite": E.TRAINED, "question": "What do you know about D?", "training_question": "What is D?",
+                "reference": "D.", "base": "D?", "finetuned": "D.", "base_stopped": True, "finetuned_stopped": True}]
     (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
     return folder
 
@@ -90,17 +107,31 @@ def test_report_from_fake_samples(tmp_path):
     eval_dir = fake_eval(run / "eval")
     (run / "trainer_log.jsonl").write_text('{"step": 1, "loss": 3.0}\n{"step": 5, "loss": 1.5}\nnot json\n')
     text = write_report(eval_dir, run_dir=run, examples=1).read_text()
-    assert "| ROUGE-L | 0.141 | 0.150 | +0.009 ▲ |" in text
-    assert "| BLEU | 0.009 | 0.020 | +0.011 ▲ |" in text
-    assert "| held-out answer loss | 3.000 | 2.000 | -1.000 ▲ |" in text  # lower loss is better
-    assert "| answers that stopped by themselves | 25% | 100% | +75 pts ▲ |" in text
+    # every suite's table: Δ bold when its interval excludes 0, the interval beside it
+    assert "| right record (closer to it than to every other record shown) | 0% | 100% | **+100 pts** ▲ | " \
+           "[+100, +100] pts |" in text
+    assert "| ROUGE-L | 0.057 | 0.990 | **+0.933** ▲ | [+0.851, +0.990] |" in text
+    assert "| answers that stopped by themselves | 0% | 100% | +100 pts ▲ | [-20, +100] pts |" in text
+    assert "| ROUGE-L | 0.100 | 0.300 | +0.200 ▲ | [-0.100, +0.400] |" in text  # not significant: not bold
+    assert "| answer perplexity (teacher-forced) | 9.0 | 4.5 | **-4.5** ▲ | [-6.0, -3.0] |" in text
+    assert "| grounded | 1 | right record" in text and "| closed_book_trained | 1 | ROUGE-L" in text  # summary
+    assert "— n = 1 *(small n" in text and "Small n (1-1 questions per suite, the CPU default)" in text
+    assert "(measures style only" not in text  # no held-out closed-book suite in this result
+    # the overall table, speed and examples: one per suite, the trained one with its training phrasing
+    assert "| ROUGE-L | 0.141 | 0.150 | +0.009 ▲ |" in text and "| BLEU | 0.009 | 0.020 | +0.011 ▲ |" in text
+    assert "| answer loss (teacher-forced) | 3.000 | 2.000 | -1.000 ▲ |" in text  # lower loss is better
     assert "| base (measured when the base answers were cached) | 12.5 |" in text and "| fine-tuned | 11.0 |" in text
     assert "Tell me about A\\|B." in text and "A thing with lines." in text  # safe inside a table
     assert "*(empty)* *(cut at the token limit)*" in text
-    assert "What is C?" not in text  # only --examples 1
-    assert "Only 2 questions" in text
+    assert "What is C?" not in text  # only --examples 1 per suite
+    assert "| asked in training as | What is D? |" in text and "What do you know about D?" in text
+    assert "The run trained 0.82 epochs" in text
+    # retrieval: one figure with its interval, overall and per suite
+    assert "| questions | n | precision@1 | recall@3 |" in text
+    assert "| all | 2 | 50% [0%, 100%] | 100% [100%, 100%] |" in text and "| grounded | 1 | 100% [100%, 100%]" in text
     assert "![training loss](loss.png)" in text and (eval_dir / "loss.png").is_file()
     assert "3.000 at step 1 → 1.500 at step 5" in text
+    assert "--per-suite 5 --max-new-tokens 96" in text
 
 
 def test_report_links_the_runs_loss_png(tmp_path):
@@ -176,85 +207,180 @@ RECORDS = {"B00000000G": "A cast iron skillet, pre-seasoned, twelve inches acros
 
 
 def test_grounded_suite_judges_the_record_copied_and_the_uid_cited():
+    from productqa.metrics import values
+
     row = {"id": "B00000000G", "kind": "grounded", "context": ["B00000000D", "B00000000G", "1000000002"]}
     answers = [RECORDS["B00000000G"] + " [B00000000G]",                   # right record, right uid
                RECORDS["B00000000D"] + " [B00000000D]",                   # a fluent copy of the wrong record
                RECORDS["B00000000G"] + " [ZZ00000000]",           # right text, invented citation
                "A skillet. [B00000000G]"]                         # too little of the record to tell? still closest to G1
-    figures = E.suite_scores("grounded", [row] * 4, answers, [True, True, False, True], RECORDS, None)
+    outputs = {"answers": answers, "stopped": [True, True, False, True], "new_tokens": [20, 20, 30, 5],
+               "loss_rows": [[2.0, 4], [6.0, 4], [0.0, 1], [2.0, 1]]}
+    figures = values(E.suite_statistics("grounded", [row] * 4, outputs, RECORDS, None))
     assert figures["right_record"] == 0.75 and figures["citation_accuracy"] == 0.5
     assert figures["invented_citation"] == 0.25 and figures["stopped_fraction"] == 0.75
+    assert figures["mean_new_tokens"] == 18.75 and figures["loss"] == 1.0  # 10 nats over 10 answer tokens
 
 
 def test_absent_suite_counts_only_whole_refusals():
+    from productqa.metrics import values
+
     row = {"id": "B00000000G", "kind": "absent", "context": ["B00000000D", "1000000002", "1000000002"]}
     answers = ["That product is not in the catalog.", "that product is NOT in the catalog",
                "You are productqa... If no record is that product, say that it is not in the catalog.",
                RECORDS["B00000000D"] + " [B00000000D]"]
-    figures = E.suite_scores("absent", [row] * 4, answers, [True] * 4, RECORDS, None)
-    assert figures == {"stopped_fraction": 1.0, "refused": 0.5}  # the echoed system prompt is no refusal
+    figures = values(E.suite_statistics("absent", [row] * 4, {"answers": answers, "stopped": [True] * 4},
+                                        RECORDS, None))
+    assert figures["refused"] == 0.5 and figures["stopped_fraction"] == 1.0  # the echoed system prompt is no refusal
+    assert set(figures) == {"refused", "stopped_fraction", "mean_answer_words"}
 
 
-def test_cache_key_covers_model_data_and_settings():
-    settings = E.Settings(limit=10, max_new_tokens=32, batch_size=4)
-    key = E.base_cache_key("m", "d", settings, "tpl", "sys")[0]
-    assert key == E.base_cache_key("m", "d", E.Settings(limit=10, max_new_tokens=32, batch_size=4), "tpl", "sys")[0]
-    assert key != E.base_cache_key("m", "d", settings, "tpl", "sys", device="cuda")[0]
-    assert key != E.base_cache_key("m", "d", settings, "tpl", "sys", dtype="bfloat16")[0]
-    for changed in [("m2", "d", settings, "tpl", "sys"), ("m", "d2", settings, "tpl", "sys"),
-                    ("m", "d", E.Settings(limit=10, max_new_tokens=32, batch_size=16), "tpl", "sys"),
-                    ("m", "d", E.Settings(limit=11, max_new_tokens=32), "tpl", "sys"),
-                    ("m", "d", E.Settings(limit=10, max_new_tokens=33), "tpl", "sys"),
-                    ("m", "d", E.Settings(split="val", limit=10, max_new_tokens=32), "tpl", "sys"),
-                    ("m", "d", settings, "tpl2", "sys"), ("m", "d", settings, "tpl", "sys2")]:
+def test_suites_pair_each_suite_and_bootstrap_its_deltas():
+    rows = [{"id": "B00000000G", "suite": E.TRAINED, "kind": "closed_book", "context": None}] * 3 + \
+           [{"id": "B00000000D", "kind": "absent", "context": ["B00000000G"]}] * 2
+    answer = RECORDS["B00000000G"]
+    base = {"answers": ["no idea"] * 3 + ["x", "That product is not in the catalog."], "stopped": [False] * 5,
+            "new_tokens": [9] * 5, "loss": {"rows": [[3.0, 1]] * 5}}
+    tuned = {"answers": [answer] * 3 + ["That product is not in the catalog."] * 2, "stopped": [True] * 5,
+             "new_tokens": [9] * 5, "loss": {"rows": [[1.0, 1]] * 5}}
+    out = E.suites(rows, base, tuned, RECORDS, None, resamples=200, seed=0)
+    assert list(out) == ["absent", E.TRAINED]  # SUITES order, empty suites left out
+    assert out["absent"]["n"] == 2 and out[E.TRAINED]["n"] == 3
+    assert out["absent"]["delta"]["refused"] == 0.5 and out["absent"]["ci"]["refused"] == [0.0, 1.0]
+    assert out[E.TRAINED]["finetuned"]["rougeL"] == pytest.approx(1.0)
+    assert out[E.TRAINED]["ci"]["stopped_fraction"] == [1.0, 1.0]
+    assert {"stopped_fraction", "rougeL", "loss"} <= set(out[E.TRAINED]["significant"])
+
+
+def test_retrieval_precision_and_recall_per_suite():
+    rows = [{"id": "A", "kind": "grounded"}, {"id": "B", "kind": "grounded"}, {"id": "C", "suite": E.TRAINED},
+            {"id": "D", "suite": E.TRAINED}]
+    found = E.retrieval(rows, [["A", "X"], ["X", "B"], ["C"], ["X", "Y"]], k=2, resamples=200)
+    assert found["k"] == 2 and found["n"] == 4
+    assert found["values"] == {"p_at_1": 0.5, "recall_at_k": 0.75}
+    assert found["by_suite"]["grounded"]["values"] == {"p_at_1": 0.5, "recall_at_k": 1.0}
+    assert found["by_suite"][E.TRAINED]["values"] == {"p_at_1": 0.5, "recall_at_k": 0.5}
+    assert found["ci"]["recall_at_k"][1] == 1.0
+
+
+def test_cache_key_covers_model_questions_and_settings():
+    settings = E.Settings(per_suite=10, max_new_tokens=32, batch_size=4)
+    key = E.base_cache_key("m", "q", settings, "tpl", "sys")[0]
+    assert key == E.base_cache_key("m", "q", E.Settings(per_suite=10, max_new_tokens=32, batch_size=4), "tpl", "sys")[0]
+    assert key == E.base_cache_key("m", "q", E.Settings(per_suite=10, max_new_tokens=32, batch_size=4, examples=9,
+                                                        resamples=10), "tpl", "sys")[0]  # scoring is not cached
+    assert key != E.base_cache_key("m", "q", settings, "tpl", "sys", device="cuda")[0]
+    assert key != E.base_cache_key("m", "q", settings, "tpl", "sys", dtype="bfloat16")[0]
+    for changed in [("m2", "q", settings, "tpl", "sys"), ("m", "q2", settings, "tpl", "sys"),
+                    ("m", "q", E.Settings(per_suite=10, max_new_tokens=32, batch_size=16), "tpl", "sys"),
+                    ("m", "q", E.Settings(per_suite=10, max_new_tokens=33, batch_size=4), "tpl", "sys"),
+                    ("m", "q", settings, "tpl2", "sys"), ("m", "q", settings, "tpl", "sys2")]:
         assert E.base_cache_key(*changed)[0] != key
+    # the questions hash sees the suites, their order and the held-out phrasing
+    rows = [{"conversations": [{"from": "human", "value": "What is A?"}, {"from": "gpt", "value": "A."}]},
+            {"conversations": [{"from": "human", "value": "What is B?"}, {"from": "gpt", "value": "B."}]}]
+    assert E.rows_sha256(rows) != E.rows_sha256(rows[::-1]) != E.rows_sha256(rows[:1])
 
 
-def test_missing_split_is_one_sentence(tiny_run, tmp_path):
+def _plain(template: str) -> str:
+    import re
+
+    return " ".join(re.sub(r"[^\w\s{}]", " ", template.casefold()).split())
+
+
+def test_heldout_phrasings_are_never_training_phrasings():
+    from productqa.prompts import read_heldout_templates, read_question_templates
+
+    training, heldout = read_question_templates(), read_heldout_templates()
+    assert len(heldout) >= 6 and all("{title}" in t for t in heldout)
+    assert not {_plain(t) for t in heldout} & {_plain(t) for t in training}  # not even up to case/punctuation
+    # 01_prepare reads only the training files: exactly the lines of questions_en.txt and questions_pt.txt
+    files = [ROOT / "prompts" / name for name in ("questions_en.txt", "questions_pt.txt")]
+    lines = [line.strip() for path in files for line in path.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert training == lines
+
+
+def test_trained_suite_asks_train_products_with_a_heldout_phrasing(prepared_sample):
+    from productqa.prompts import read_heldout_templates
+
+    rows, files = E.load_questions(prepared_sample, "test", 3)
+    assert files["trained"].endswith("train.jsonl")
+    suites = [E.suite_of(row) for row in rows]
+    assert suites == sorted(suites, key=E.SUITES.index) and set(suites) == set(E.SUITES)
+    assert all(suites.count(suite) <= 3 for suite in E.SUITES)
+    train = {row["id"]: row for row in read_jsonl(prepared_sample / "train.jsonl")}
+    test_ids = {row["id"] for row in read_jsonl(prepared_sample / "test.jsonl")}
+    templates = [_plain(t).split("{title}") for t in read_heldout_templates()]
+    for row in rows:
+        if E.suite_of(row) != E.TRAINED:
+            assert row["id"] in test_ids and row["suite"] == row["kind"]
+            continue
+        trained = train[row["id"]]
+        assert trained["kind"] == "closed_book" and row["context"] is None
+        assert row["training_question"] == trained["question"] != row["question"]
+        assert answer_of(row) == answer_of(trained)  # the reference is the trained description
+        asked = _plain(row["question"])
+        assert any(asked.startswith(before) and asked.endswith(after) for before, after in templates)
+
+
+def test_missing_split_is_one_sentence(tmp_path):
     from productqa.errors import UserError
 
-    with pytest.raises(UserError, match="no held-out split"):
-        E.load_split(tmp_path, "test", 5)
+    with pytest.raises(UserError, match="no test split"):
+        E.load_questions(tmp_path, "test", 5)
 
 
 # ---- the whole stage on a tiny run -----------------------------------------------------------------
 
 def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, private_cache, loaded, monkeypatch,
-                                                                  capsys):
+                                                                  capsys, tmp_path):
     script = load_script()
-    argv = ["--run", str(tiny_run), "--limit", "4", "--max-new-tokens", "6", "--batch-size", "4", "--examples", "2"]
+    argv = ["--run", str(tiny_run), "--per-suite", "2", "--max-new-tokens", "6", "--batch-size", "4",
+            "--examples", "1", "--resamples", "200"]
     script.main(argv)
     eval_dir = tiny_run / "eval"
     assert sorted(p.name for p in eval_dir.iterdir()) == ["loss.png", "meta.json", "metrics.json", "report.md",
                                                           "samples.jsonl"]
     metrics = json.loads((eval_dir / "metrics.json").read_text())
-    assert metrics["n"] == 4 and metrics["settings"]["split"] == "test"
+    assert metrics["n"] == 8 and metrics["settings"]["per_suite"] == 2 and metrics["settings"]["split"] == "test"
     for model in ("base", "finetuned"):
         for key in ("loss", "perplexity", "mean_answer_words", "stopped_fraction", "tokens_per_second"):
             assert isinstance(metrics[model][key], float), (model, key)
-    rows = read_jsonl(Path(metrics["settings"]["split_file"]))[:4]
-    assert sum(suite["n"] for suite in metrics["suites"].values()) == 4
-    expected = {"grounded": {"right_record", "citation_accuracy", "invented_citation", "rougeL", "chrf",
-                             "embedding_cosine", "stopped_fraction"},
-                "absent": {"refused", "stopped_fraction"},
-                "closed_book": {"rougeL", "chrf", "embedding_cosine", "stopped_fraction"}}
-    for kind, suite in metrics["suites"].items():
-        assert suite["n"] == sum(row["kind"] == kind for row in rows)
-        assert set(suite["base"]) >= expected[kind] and set(suite["finetuned"]) >= expected[kind]
+    assert set(metrics["suites"]) == set(E.SUITES) and all(s["n"] == 2 for s in metrics["suites"].values())
+    common = {"stopped_fraction", "mean_answer_words", "mean_new_tokens", "loss", "perplexity"}
+    text = {"rougeL", "chrf", "embedding_cosine"}
+    expected = {"grounded": common | text | {"right_record", "citation_accuracy", "invented_citation"},
+                "absent": common | {"refused"}, E.TRAINED: common | text, "closed_book": common | text}
+    for name, suite in metrics["suites"].items():
+        assert set(suite["base"]) >= expected[name] and set(suite["finetuned"]) >= expected[name]
+        assert set(suite["ci"]) == set(suite["delta"]) == set(suite["base"])
+        assert all(low <= suite["delta"][m] + 1e-9 and suite["delta"][m] <= high + 1e-9
+                   for m, (low, high) in suite["ci"].items())
+        assert set(suite["significant"]) <= set(suite["ci"])
+    assert metrics["retrieval"]["n"] == 8 and metrics["retrieval"]["k"] == 3
+    assert set(metrics["retrieval"]["by_suite"]) == set(E.SUITES)
     assert metrics["base"]["cached"] is False
     assert metrics["base"]["loss"] != metrics["finetuned"]["loss"]  # the adapter was on for one, off for the other
     samples = read_jsonl(eval_dir / "samples.jsonl")
-    assert len(samples) == 4 and set(samples[0]) >= {"question", "reference", "base", "finetuned"}
+    assert len(samples) == 8 and set(samples[0]) >= {"suite", "question", "reference", "base", "finetuned", "retrieved"}
     report = (eval_dir / "report.md").read_text()
-    assert "## By question kind" in report and "tokens/s" in report and "![training loss](loss.png)" in report
-    assert "report:" in capsys.readouterr().out
+    rows = [report.index(f"| {name} | 2 |") for name in E.SUITES]  # the summary row of each, with its n
+    assert rows == sorted(rows)  # in reading order, not metrics.json's sorted keys
+    assert "## Retrieval" in report and "tokens/s" in report and "![training loss](loss.png)" in report
+    out = capsys.readouterr().out
+    assert "closed_book_trained (n=2)" in out and "retrieval (n=8)" in out and "report:" in out
     assert len(list((private_cache / "eval-base").glob("*.json"))) == 1
 
     monkeypatch.setattr(E, "load_models", lambda *args: loaded)  # the same run: skip loading it again
-    script.main(argv)  # the next evaluation of the same base model + data + settings re-uses its answers
-    again = json.loads((eval_dir / "metrics.json").read_text())
+    elsewhere = tmp_path / "scratch" / "eval"
+    script.main(argv + ["--out", str(elsewhere)])  # the same base model + questions + settings: answers re-used
+    again = json.loads((elsewhere / "metrics.json").read_text())
     assert again["base"]["cached"] is True and again["suites"] == metrics["suites"]
-    assert not list(tiny_run.glob(".eval*"))
+    assert json.loads((eval_dir / "metrics.json").read_text()) == metrics  # --out left runs/<name>/eval alone
+    assert not list(tiny_run.glob(".eval*")) and not list(elsewhere.parent.glob(".eval*"))
+    script.main(argv + ["--per-suite", "1"])  # other questions (the last flag wins): the base model answers again
+    assert len(list((private_cache / "eval-base").glob("*.json"))) == 2
 
 
 def test_an_interrupted_evaluation_leaves_no_partial_eval(tiny_run, private_cache, loaded, monkeypatch):
@@ -267,8 +393,8 @@ def test_an_interrupted_evaluation_leaves_no_partial_eval(tiny_run, private_cach
         raise KeyboardInterrupt
 
     monkeypatch.setattr(productqa.report, "write_report", interrupted)
-    with pytest.raises(SystemExit) as exit_info:  # the same settings as above: the base answers are cached
-        load_script().main(["--run", str(tiny_run), "--limit", "4", "--max-new-tokens", "6", "--batch-size", "4"])
+    with pytest.raises(SystemExit) as exit_info:
+        load_script().main(["--run", str(tiny_run), "--per-suite", "1", "--max-new-tokens", "6", "--batch-size", "4"])
     assert exit_info.value.code == 130
     assert not list(tiny_run.glob(".eval*"))  # no temp folder left behind
     now = (tiny_run / "eval" / "metrics.json").read_text() if (tiny_run / "eval").exists() else None
@@ -281,6 +407,12 @@ def test_help_is_instant_and_bad_flags_are_refused():
 
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "03_evaluate.py"), "--help"], capture_output=True,
                          text=True, timeout=30)
-    assert out.returncode == 0 and "--max-new-tokens" in out.stdout
-    with pytest.raises(SystemExit):
-        load_script().parse_args(["--limit", "0"])
+    assert out.returncode == 0 and "--per-suite" in out.stdout and "--out" in out.stdout
+    for bad in (["--per-suite", "0"], ["--resamples", "0"], ["--retrieval-k", "0"], ["--examples", "-1"]):
+        with pytest.raises(SystemExit):
+            load_script().parse_args(bad)
+    assert load_script().parse_args([]).per_suite is None  # the device decides: 200 on CUDA, 5 on CPU
+    gpu, cpu = E.for_device(E.Settings(), "cuda:0"), E.for_device(E.Settings(), "cpu")
+    assert gpu.per_suite == E.GPU_PER_SUITE >= 200 and cpu.per_suite == E.CPU_PER_SUITE < 30
+    assert gpu.batch_size > cpu.batch_size
+    assert E.for_device(E.Settings(per_suite=7, batch_size=3), "cuda").per_suite == 7
