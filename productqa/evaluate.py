@@ -41,6 +41,7 @@ from productqa import grounded
 from productqa import metrics as M
 from productqa.chat_format import answer_of, question_of, to_messages
 from productqa.errors import UserError
+from productqa.families import stop_token_ids
 from productqa.files import read_json, write_json, write_jsonl
 from productqa.paths import cache_dir
 from productqa.prompts import question_for, read_heldout_templates
@@ -49,7 +50,6 @@ from productqa.tokens import apply_repair, swapped
 
 EVAL = "eval"
 CACHE_VERSION = 3
-END_TOKENS = ("<end_of_turn>", "<eos>", "<|eot_id|>", "<|im_end|>", "<|end|>")
 TRAINED = "closed_book_trained"
 SUITES = ("grounded", "absent", TRAINED, "closed_book")  # report order
 HELD_OUT_KINDS = ("grounded", "absent", "closed_book")   # row kinds read from the held-out split
@@ -145,14 +145,6 @@ def prompt_text(tokenizer, row: dict, system_prompt: str | None) -> str:
 
 def full_text(tokenizer, row: dict, system_prompt: str | None) -> str:
     return tokenizer.apply_chat_template(to_messages(row, system_prompt), tokenize=False)
-
-
-def stop_token_ids(tokenizer) -> list[int]:
-    """The tokenizer's eos plus the chat template's end-of-turn tokens that exist in its vocabulary."""
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[token] for token in END_TOKENS if token in vocab)
-    return sorted(ids)
 
 
 # ---------------------------------------------------------------------------------------------------

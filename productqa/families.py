@@ -52,6 +52,7 @@ FAMILIES = {family.template: family for family in (
 )}
 DEFAULT = FAMILIES["gemma3"]  # the bundled base model's
 END_OF_TURN_TOKENS = tuple(dict.fromkeys(f.end_of_turn for f in FAMILIES.values() if f.end_of_turn))
+STOP_TOKENS = tuple(dict.fromkeys(stop for f in FAMILIES.values() for stop in f.stops))
 
 
 def for_model_type(model_type: str) -> Family | None:
@@ -62,3 +63,12 @@ def for_model_type(model_type: str) -> Family | None:
 def for_template(name: str | None) -> Family | None:
     """The family of a training chat template name (meta.json / export.json "chat_template")."""
     return FAMILIES.get("gemma3" if name == "gemma-3" else name)
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """Token ids that end an answer for a Hugging Face tokenizer: its eos plus every family's stop
+    tokens that exist in its vocabulary (a fine-tuned Gemma's eos is <end_of_turn>; <eos> still ends)."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in STOP_TOKENS if token in vocab)
+    return sorted(ids)

@@ -37,3 +37,11 @@ def test_unknown_families():
     assert template_name("gemma3_text") == "gemma3"
     with pytest.raises(ValueError, match="no chat template known"):
         template_name("no-such-type")
+
+
+def test_stop_token_ids_end_a_gemma_answer_at_either_end_token(tokenizer):
+    from productqa.families import stop_token_ids
+
+    ids = stop_token_ids(tokenizer)
+    assert tokenizer.convert_tokens_to_ids("<end_of_turn>") in ids and tokenizer.convert_tokens_to_ids("<eos>") in ids
+    assert tokenizer.convert_tokens_to_ids("<start_of_turn>") not in ids
