@@ -40,6 +40,29 @@ def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8"):
             yield handle
 
 
+def copy_range(source: int, destination: int, offset: int, length: int) -> None:
+    """Append length bytes of file descriptor `source`, from offset, to file descriptor `destination`
+    (at its position), inside the kernel where it can (os.copy_file_range), else through a buffer."""
+    end = offset + length
+    if hasattr(os, "copy_file_range"):
+        try:
+            while offset < end:
+                copied = os.copy_file_range(source, destination, end - offset, offset)
+                if not copied:
+                    raise OSError(f"copy_file_range copied nothing at {offset} of {end}")
+                offset += copied
+            return
+        except OSError:  # e.g. a filesystem or kernel without it: go on with plain reads and writes
+            pass
+    while offset < end:
+        data = memoryview(os.pread(source, min(end - offset, 1 << 24), offset))
+        if not data:
+            raise OSError(f"file ended at {offset} of {end}")
+        offset += len(data)
+        while data:
+            data = data[os.write(destination, data):]
+
+
 def write_json(path: Path, obj) -> None:
     """Write JSON atomically, pretty-printed with sorted keys so that reruns give the same bytes."""
     with atomic_open(path) as handle:

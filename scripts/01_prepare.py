@@ -38,7 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--min-chars", type=int, default=30, help="drop descriptions shorter than this")
     parser.add_argument("--max-chars", type=int, default=400, help="cut longer descriptions at a sentence end")
     # speed
-    parser.add_argument("--workers", type=int, default=None, help="cleaning processes (default: all cores)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes that clean records and write rows (default: all cores)")
     return parser.parse_args(argv)
 
 

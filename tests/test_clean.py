@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from productqa.clean import cap_length, clean_description, clean_text, decode_entities, junk_reason
@@ -68,3 +70,51 @@ def test_cap_without_sentence_end_cuts_at_a_word():
 ])
 def test_junk_reasons(description, reason):
     assert junk_reason(description, "The Quiet Harbor of Many Long Winters", min_chars=30) == reason
+
+
+# --- the fast paths give what the plain definitions give ------------------------------------------
+from productqa.clean import (ascii_view, clean_and_judge, normalize_unicode, normalize_whitespace,  # noqa: E402
+                             remove_boilerplate, strip_tags)
+
+_PIECES = (list("abcXYZ019 .-,!?\"'_") + ["  ", "\t", "\n", "\r", "\x00", "\x07", "\x1c", "\x7f", "\x85", "\x9f",
+           "\xa0", "\u2028", "\u3000", "\u200b", "\xad", "\ufeff", "&amp;", "&amp;amp;", "&#8217;", "&#x201C;",
+           "&lt;b&gt;", "&eacute", "<br/>", "<p>", "</p>", "<!-- c -->", "This text refers to the ", "Kindle edition",
+           "edition of this title", "THIS TEXT REFERS TO AN ", "thiſ text refers to ", "---", "ſ", "İ", "e\u0301",
+           "é", "½", "™", "ß", "ﬁ", "東京", "²", "٣", "See all Editorial Reviews", "See all Product Description",
+           "Product Description ", "Review: ", "http://", "www.", "’", "“", "word " * 12])
+
+
+def _texts(count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 40))) for _ in range(count)]
+
+
+def test_clean_text_is_its_steps_in_order():
+    for text in _texts(20000):
+        steps = normalize_whitespace(normalize_unicode(strip_tags(decode_entities(text))))
+        assert clean_text(text) == steps, text
+        assert clean_description(text) == remove_boilerplate(steps), text
+
+
+def test_clean_and_judge_is_clean_description_then_junk_reason():
+    texts = _texts(20000, seed=1)
+    rng = random.Random(2)
+    for text in texts:
+        title = clean_text(rng.choice(texts)) or "t"
+        description = clean_description(text)
+        if rng.random() < 0.2:
+            title = description.upper() + "." * rng.randint(0, 2)
+        for min_chars in (1, 30):
+            assert clean_and_judge(text, title, min_chars) == (description, junk_reason(description, title, min_chars))
+
+
+def test_ascii_view_keeps_positions():
+    text = "Café “quoted” 東京 ok"
+    view = ascii_view(text)
+    assert view.isascii() and len(view) == len(text) and view.index("ok") == text.index("ok")
+    assert ascii_view("plain") == "plain"
+
+
+def test_a_long_s_still_matches_refers_case_insensitively():
+    text = "A fine book. --This text refer\u017f to the Kindle edition. It refers to a friend."
+    assert clean_description(text) == remove_boilerplate(text) == "A fine book. It refers to a friend."

@@ -243,3 +243,146 @@ def test_a_failed_run_keeps_the_last_good_output(make_input, tmp_path):
     with pytest.raises(UserError, match="no usable record"):
         prepare(make_input([record(content="")], name="junk.json"), out, progress=False)
     assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
+
+
+# --- the fast paths of 01_prepare give what the plain definitions give -----------------------------
+import random  # noqa: E402
+import string  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from productqa.data import parse_fields, parse_line  # noqa: E402
+from productqa.files import json_line  # noqa: E402
+from productqa.prepare import title_words  # noqa: E402
+from productqa.raft import MAX_POSTINGS, SPLIT_CODES, Distractors, Product, RowFormat, escaped, make_row  # noqa: E402
+from productqa.raft import same_title_groups  # noqa: E402
+
+
+def test_parse_fields_gives_parse_lines_reasons():
+    lines = [b'{"uid": "a", "title": "t", "content": "c", "x": [1, {"y": null}]}',
+             b'{"uid":"a","uid":"b","title":"t","content":"c"}',  # the last one wins
+             b'{"uid": "a", "title": "\\ud800", "content": "c"}',  # msgspec refuses lone surrogates
+             b'{"uid": "a", "title": "t", "content": "c", "x": NaN}',  # and NaN
+             b'{"uid": "a", "title": "t\tx", "content": "c"}',
+             b'{"uid": "a", "title": "t", "content": "c", "x": "\xff"}',  # bad UTF-8 in a field msgspec skips
+             b'{"uid": "a", "title": "t", "content": null}', b'{"uid": "a", "title": "t"}', b"[1]", b'"s"', b"",
+             b'\xef\xbb\xbf{"uid": "a", "title": "t", "content": "c"}\r',
+             b' {"uid": "a", "title": "t", "content": "c"} ',
+             b'{"uid": "a", "title": "t", "content": "c"} x', b'{"uid": "a", "title": "t", "content": "\\u00e9\\/"}',
+             b'{"uid": 1, "title": "t", "content": "c"}', b'{"uid": "a", "title": "t", "content": "c", "x": 1e999}']
+    for line in lines:
+        record, reason = parse_line(line)
+        expected = reason if record is None else (record["uid"], record["title"], record["content"])
+        assert parse_fields(line) == expected, line
+
+
+def test_title_words_match_normalize_title():
+    rng = random.Random(0)
+    alphabet = string.printable + "&'`"
+    titles = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(20000)]
+    titles += ["Salt & Pepper's Café", "the THE the", "Mog`s   Christmas!", "東京 Tokyo"]
+    for title in titles:
+        assert title_words(title) == " ".join(dict.fromkeys(normalize_title(title).split())), title
+
+
+def test_row_format_is_json_line_of_make_row():
+    rng = random.Random(1)
+    alphabet = ['"', "\\", "\n", "\t", "\x01", "\x1f", "\u2028", "é", "“", "\ue0000\ue001", "{title}", "a", " ", "}"]
+    text = lambda: "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))  # noqa: E731
+    fmt = RowFormat()
+    for _ in range(500):
+        product = Product(text(), text(), text())
+        context = [Product(text(), text(), text()) for _ in range(rng.randint(0, 4))]
+        for kind in ("grounded", "absent", "closed_book"):
+            shown = None if kind == "closed_book" else context
+            expected = json_line(make_row(product, "Q " + text(), kind, shown)).encode()
+            question = expected.split(b'"question": "', 1)[1].split(b'", "context"', 1)[0]
+            got = fmt.line(kind, [escaped(x) for x in product], question,
+                           None if shown is None else [[escaped(x) for x in record] for record in shown])
+            assert got == expected
+
+
+class _PlainDistractors:
+    """The distractor search as first written (dicts of words), to check Distractors against."""
+
+    def __init__(self, norms, splits):
+        self.norms, self.splits = norms, splits
+        self.words = [tuple(dict.fromkeys(norm.split())) for norm in norms]
+        self.df = Counter(word for words in self.words for word in words)
+        self.postings = defaultdict(list)
+        for i, words in enumerate(self.words):
+            for word in words:
+                if 2 <= self.df[word] <= MAX_POSTINGS:
+                    self.postings[word].append(i)
+        self.train = [i for i, split in enumerate(splits) if split == "train"]
+
+    def eligible(self, gold, other, train_only):
+        return self.norms[other] != self.norms[gold] and (not train_only or self.splits[other] == "train")
+
+    def near(self, gold, n, rng):
+        train_only, chosen = self.splits[gold] == "train", []
+        for word in sorted(self.words[gold], key=lambda w: (self.df[w], w)):
+            posting = self.postings.get(word)
+            if not posting:
+                continue
+            start = rng.randrange(len(posting))
+            for step in range(len(posting)):
+                other = posting[(start + step) % len(posting)]
+                if other not in chosen and self.eligible(gold, other, train_only):
+                    chosen.append(other)
+                    if len(chosen) == n:
+                        return chosen
+        pool = self.train if train_only else range(len(self.norms))
+        for _ in range(20 * n):
+            if len(chosen) == n or not pool:
+                break
+            other = pool[rng.randrange(len(pool))]
+            if other not in chosen and self.eligible(gold, other, train_only):
+                chosen.append(other)
+        return chosen
+
+
+def test_distractors_choose_as_the_plain_search():
+    rng = random.Random(3)
+    vocabulary = [f"w{i}" for i in range(40)] + ["common"]
+    norms = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 5))) for _ in range(3000)]
+    norms += ["common"] * (MAX_POSTINGS + 5)  # a word in too many titles has no posting list
+    splits = [rng.choice(["train", "train", "train", "val", "test"]) for _ in norms]
+    ids, counts, first = {}, [], {}
+    word_ids = []
+    for norm in norms:
+        words = list(dict.fromkeys(norm.split()))
+        counts.append(len(words))
+        word_ids += [ids.setdefault(word, len(ids)) for word in words]
+    titles = np.array([first.setdefault(norm, i) for i, norm in enumerate(norms)])
+    fast = Distractors(np.array([SPLIT_CODES[s] for s in splits], np.uint8), titles, np.array(word_ids, np.uint32),
+                       np.array(counts, np.uint32), list(ids))
+    plain = _PlainDistractors(norms, splits)
+    for gold in range(0, len(norms), 7):
+        for n in (1, 2, 3):
+            assert fast.near(gold, n, random.Random(gold)) == plain.near(gold, n, random.Random(gold))
+
+
+def test_same_title_groups_check_colliding_keys():
+    titles = ["a b", "c", "a b", "d", "c"]
+    keys = np.array([7, 7, 7, 9, 7], dtype=np.uint64)  # "c" collides with "a b"
+    assert same_title_groups(keys, lambda i: titles[i]).tolist() == [0, 1, 0, 3, 1]
+
+
+def test_a_lone_surrogate_is_counted_not_fatal(make_input, tmp_path):
+    lines = [record(uid="ok1"),
+             '{"uid": "bad", "title": "Bad \\ud800 One", "content": "A long enough description of a thing."}']
+    stats = prepare(make_input(lines), tmp_path / "out", progress=False, workers=1)
+    assert stats["kept"] == 1 and stats["dropped"] == {"invalid_utf8": 1}
+
+
+def test_max_records_counts_the_same_whatever_the_workers(tmp_path):
+    source = tmp_path / "trn.json"
+    write_records(source, 3000, seed=9)
+    one = prepare(source, tmp_path / "a", progress=False, workers=1, max_records=777)
+    two = prepare(source, tmp_path / "b", progress=False, workers=2, max_records=777)
+    assert one["read"] == two["read"] and one["dropped"] == two["dropped"] and one["kept"] == two["kept"] == 777
+    for name in OUTPUTS:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]  # no temporary files left
