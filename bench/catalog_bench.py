@@ -13,11 +13,11 @@ and catalog titles with a word added, replaced or dropped or a digit changed. (N
 different products, by design: a leading article dropped, "Wild" for "The Wild", and a dropped
 '&'/'and', which is one typo.)
 
-Titles are made up here, not taken from productqa.synthetic, whose small vocabularies repeat titles:
+Titles are made up here, not taken from bench/synthetic.py, whose small vocabularies repeat titles:
 words are drawn Zipf-like from real English (the bundled MiniLM's WordPiece vocabulary, when installed)
 and a long tail of invented names, brands and model numbers, with apostrophes, '&', accents, numbers and
 formats, ~8 words a title; ~3% of records reuse an earlier title with another description (as the real
-file does). Descriptions are productqa.synthetic's, cleaned and capped the way 01_prepare cleans them.
+file does). Descriptions are bench/synthetic.py's, cleaned and capped the way 01_prepare cleans them.
 A hit is the top result's normalized title equal to the asked one (records sharing a title cannot be
 told apart by title).
 """
@@ -37,7 +37,7 @@ import numpy as np
 from productqa.catalog import Catalog, CatalogWriter
 from productqa.clean import cap_length, clean_description
 from productqa.prompts import read_question_templates
-from productqa.synthetic import make_records
+from synthetic import make_records  # bench/synthetic.py, beside this script
 from productqa.titles import normalize_title
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,14 +22,11 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from productqa import paths  # noqa: E402
+from productqa import paths
 
 PATHS = ("direct", "chat cold", "chat")
 

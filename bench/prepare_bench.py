@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from productqa.synthetic import write_records  # noqa: E402
+from synthetic import write_records  # bench/synthetic.py, beside this script
 
 
 def main():

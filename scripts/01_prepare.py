@@ -9,13 +9,10 @@ Writes data/processed/{train,val,test}.jsonl (ShareGPT rows: grounded, absent or
 catalog.sqlite (every distinct product: the sources the chat retrieves), stats.json and meta.json.
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from productqa import paths  # noqa: E402
-from productqa.errors import cli  # noqa: E402
+from productqa import paths
+from productqa.errors import cli
 
 
 def parse_args(argv=None):

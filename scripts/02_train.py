@@ -13,7 +13,6 @@ runs/latest at it. While training, everything lives in runs/.<name>.partial/ (ch
 Ctrl-C saves a checkpoint there and --resume continues from it to the same final step.
 """
 import argparse
-import sys
 from pathlib import Path
 
 from productqa import paths  # sets Unsloth's environment before any Unsloth import

@@ -15,12 +15,9 @@ model's answers are cached in ~/.cache/productqa/eval-base/ (or $PRODUCTQA_CACHE
 model, questions and settings, so evaluating the next training run only generates the fine-tuned answers.
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from productqa.errors import UserError, cli  # noqa: E402
+from productqa.errors import UserError, cli
 
 
 def parse_args(argv=None):

@@ -8,7 +8,7 @@ from productqa.catalog import Catalog
 from productqa.data import split_of
 from productqa.errors import UserError
 from productqa.prepare import prepare
-from productqa.synthetic import write_records
+from bench.synthetic import write_records
 from productqa.titles import normalize_title
 from tests.conftest import record
 

@@ -1,8 +1,9 @@
 """Made-up catalog records in the AmazonTitles schema, with the real file's quirks.
 
-Used for the committed sample (data/sample/trn.json), the hostile-input tests and the full-size
-benchmark. Every word is ours: titles and descriptions are composed from small vocabularies below.
-Proportions follow DESIGN.md: ~39% of rows are empty, near-empty or duplicates; ~54% have 100+ chars.
+Used by the hostile-input tests (tests/test_prepare.py) and the full-size benchmarks (bench/): it
+lives outside the package because nothing in productqa uses it. Every word is ours: titles and
+descriptions are composed from small vocabularies below. Proportions follow the real file (README,
+"The real dataset"): ~39% of rows are empty, near-empty or duplicates; ~54% have 100+ chars.
 """
 from __future__ import annotations
 
