@@ -9,7 +9,6 @@ any line msgspec rejects goes through parse_line, so every reason is the one jso
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import zlib
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Iterator
 import msgspec
 
 from productqa.errors import UserError
+from productqa.hashing import unit_hash
 
 try:  # ISA-L's inflate; plain zlib (the same bytes, slower) where python-isal has no wheel
     from isal.igzip import GzipFile
@@ -149,8 +149,7 @@ def parse_fields(raw: bytes, utf8_checked: bool = False) -> tuple[str, str, str]
 
 def split_of(uid: str, val_size: float, test_size: float) -> str:
     """Deterministic split by a hash of the uid: a record's split never depends on its neighbours."""
-    digest = hashlib.blake2b(uid.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    position = int.from_bytes(digest, "big") / 2**64
+    position = unit_hash(uid)
     if position < test_size:
         return "test"
     if position < test_size + val_size:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
-import hashlib
 import json
 import multiprocessing
 import os
@@ -41,9 +40,19 @@ from productqa.clean import cap_length, clean_and_judge, clean_text
 from productqa.data import SPLITS, LineReader, parse_fields, split_of
 from productqa.errors import UserError
 from productqa.files import atomic_open, atomic_path, copy_range, write_json
+from productqa.hashing import digest8
 from productqa.progress import progress as progress_bar
 from productqa.prompts import pick_template, read_question_templates
-from productqa.raft import SPLIT_CODES, Distractors, Mix, RowFormat, context_of, escaped, kind_of, same_title_groups
+from productqa.raft import (
+    SPLIT_CODES,
+    Distractors,
+    Mix,
+    RowFormat,
+    context_of,
+    escaped,
+    kind_of,
+    same_title_groups,
+)
 from productqa.titles import normalize_title
 
 BLOCK_BYTES = 1 << 20  # raw JSON Lines per cleaning task (~2,400 records): cheap to send, long to work on
@@ -82,7 +91,7 @@ def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> 
 def repeat_key(title: bytes, description: bytes) -> bytes:
     """Records with the same title and description are one product listed twice: an 8-byte key each,
     of their escaped() texts (in which no control character is left to mistake for the separator)."""
-    return hashlib.blake2b(title + b"\x1f" + description, digest_size=8).digest()
+    return digest8(title + b"\x1f" + description)
 
 
 # normalize_title() of an ASCII title on bytes (5x faster than str.translate): letters and digits

@@ -1,10 +1,10 @@
 """Prompt text lives in prompts/ as plain files; this module reads it and picks from it."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from productqa.errors import UserError
+from productqa.hashing import digest8
 from productqa.paths import PROMPTS
 
 
@@ -58,8 +58,7 @@ def read_heldout_templates(folder: Path = PROMPTS) -> list[str]:
 
 def pick_template(templates: list[str], uid: str, seed: int) -> str:
     """The same (uid, seed) always gets the same phrasing, whatever else is in the file."""
-    digest = hashlib.blake2b(uid.encode(), digest_size=8, key=str(seed).encode()).digest()
-    return templates[int.from_bytes(digest, "big") % len(templates)]
+    return templates[int.from_bytes(digest8(uid.encode(), key=str(seed).encode()), "big") % len(templates)]
 
 
 def question_for(title: str, uid: str, templates: list[str], seed: int) -> str:

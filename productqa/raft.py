@@ -11,7 +11,6 @@ The index holds numbers only (word ids, record indices, split codes: ~40 bytes a
 """
 from __future__ import annotations
 
-import hashlib
 import operator
 import random
 import re
@@ -24,6 +23,7 @@ import numpy as np
 from productqa import grounded
 from productqa.files import json_line
 from productqa.grounded import KINDS
+from productqa.hashing import unit_hash
 
 # Words in more titles than this are too common to say which products are near (e.g. "the", "edition").
 MAX_POSTINGS = 5000
@@ -44,12 +44,6 @@ class Mix:
     k: int = 3
     absent_share: float = 0.2
     closed_book_share: float = 0.2
-
-
-def unit_hash(*parts: str) -> float:
-    """A number in [0, 1) fixed by `parts`."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def kind_of(uid: str, mix: Mix, seed: int) -> str:
