@@ -1,7 +1,7 @@
 """The Ollama Modelfile beside a GGUF, with a TEMPLATE that renders what training rendered.
 
 Gemma 3's training template (Unsloth "gemma3") has no system role: it writes the system prompt,
-then a blank line, at the start of the first user turn. The Go template below does the same, turn
+then a blank line, at the start of the first user turn. The Go template (productqa.families) does the same, turn
 by turn, and ends with the generation prompt `<start_of_turn>model\n`. Ollama adds <bos> itself
 (the GGUF says add_bos_token), so the TEMPLATE does not write it. The training template trims each
 message; Go templates cannot, so Ollama sends contents as typed (the REPL trims).
@@ -14,26 +14,17 @@ from __future__ import annotations
 
 import re
 
-GEMMA3_TEMPLATE = (
-    '{{- $system := "" }}{{ $first := true }}\n'
-    '{{- range .Messages }}\n'
-    '{{- if eq .Role "system" }}{{ $system = .Content }}\n'
-    '{{- else if eq .Role "user" }}<start_of_turn>user\n'
-    '{{ if $first }}{{ if $system }}{{ $system }}\n\n{{ end }}{{ end }}{{ $first = false }}{{ .Content }}<end_of_turn>\n'
-    '{{ else if eq .Role "assistant" }}<start_of_turn>model\n'
-    '{{ .Content }}<end_of_turn>\n'
-    '{{ end }}\n'
-    '{{- end }}<start_of_turn>model\n'
-)
-GEMMA3_STOPS = ["<end_of_turn>", "<eos>"]
+from productqa.families import for_template
+
 # Sampling for short factual answers: near-greedy, with a mild repetition penalty.
 SAMPLING = {"temperature": 0.2, "top_p": 0.9, "top_k": 40, "repeat_penalty": 1.1}
 
 
 def template_for(chat_template_name: str | None) -> tuple[str, list[str]]:
     """(Go TEMPLATE, stop strings) for a training chat template name."""
-    if chat_template_name in ("gemma3", "gemma-3"):
-        return GEMMA3_TEMPLATE, list(GEMMA3_STOPS)
+    family = for_template(chat_template_name)
+    if family is not None and family.ollama is not None:
+        return family.ollama, list(family.stops)
     try:  # other families: Unsloth's own Ollama template for the same chat template
         from unsloth.chat_templates import CHAT_TEMPLATES
 

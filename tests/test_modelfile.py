@@ -1,7 +1,8 @@
 """The Modelfile TEMPLATE (Go) renders exactly the prompt the training chat template renders."""
 import pytest
 
-from productqa.modelfile import GEMMA3_TEMPLATE, modelfile_text, ollama_messages, render_go
+from productqa.families import GEMMA3_OLLAMA as GEMMA3_TEMPLATE
+from productqa.modelfile import modelfile_text, ollama_messages, render_go
 
 CONVERSATIONS = [
     [{"role": "system", "content": "You are productqa.\nBe brief."},
