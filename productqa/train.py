@@ -453,8 +453,15 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
     final = runs_dir / name
     os.replace(partial, final)
     point_latest(final)
-    print(f"trained {state.global_step} steps in {seconds:.0f}s "
-          f"({figures['seconds_per_step']} s/step, {figures['tokens_per_second']} tokens/s); "
-          f"loss {figures['first_loss']:.3f} -> {figures['last_loss']:.3f}, eval loss {figures['eval_loss']:.3f} "
-          f"-> {final}", file=sys.stderr)
+    print(summary_line(figures, seconds, final), file=sys.stderr)
     return final
+
+
+def summary_line(figures: dict, seconds: float, final: Path) -> str:
+    """The last line of a run; a figure the run did not produce (no eval step, no logged loss) reads n/a."""
+    def loss(key):
+        return "n/a" if figures.get(key) is None else f"{figures[key]:.3f}"
+
+    return (f"trained {figures['steps']} steps in {seconds:.0f}s ({figures['seconds_per_step']} s/step, "
+            f"{figures['tokens_per_second']} tokens/s); loss {loss('first_loss')} -> {loss('last_loss')}, "
+            f"eval loss {loss('eval_loss')} -> {final}")

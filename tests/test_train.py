@@ -101,6 +101,16 @@ def test_bad_input_is_one_sentence(tmp_path, prepared_sample, monkeypatch):
         train(model="no-such-org/no-such-model", data=prepared_sample, runs_dir=tmp_path / "runs", progress=False)
 
 
+def test_a_run_without_eval_loss_ends_with_its_summary_not_a_crash(tmp_path):
+    from productqa.train import summary_line
+
+    figures = {"steps": 3, "seconds_per_step": 1.5, "tokens_per_second": None, "first_loss": 2.5,
+               "last_loss": 1.25, "eval_loss": None}
+    line = summary_line(figures, 4.5, tmp_path / "run")
+    assert line.startswith("trained 3 steps in 4s") and "loss 2.500 -> 1.250, eval loss n/a ->" in line
+    assert "loss n/a -> n/a" in summary_line({**figures, "first_loss": None, "last_loss": None}, 1, tmp_path)
+
+
 def test_presets_and_overrides():
     preset, why = choose("cpu", {"max_steps": 7, "lr": None})
     assert preset.max_steps == 7 and preset.lr == PRESETS["cpu"].lr and "max_steps=7" in why
