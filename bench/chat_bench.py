@@ -132,36 +132,34 @@ def main():
     args = parser.parse_args()
 
     from productqa.catalog import Catalog
-    from productqa.chat import ChatSession, load_model, model_family, trained_system_prompt
+    from productqa.chat import ChatSession
     from productqa.files import write_json
     from productqa.runs import resolve_export
+    from productqa.served import export_forms, open_llama, resolve_served
 
-    if args.model:
-        ggufs = [args.model]
-    else:
-        ggufs = sorted(resolve_export(args.export).glob("*.gguf"), key=lambda p: p.stat().st_size)
+    forms = [resolve_served(args.model)] if args.model else export_forms(resolve_export(args.export))
     catalog = Catalog(args.data / "catalog.sqlite")
     questions = held_out_questions(args.data, args.questions, catalog)
-    system = trained_system_prompt(ggufs[0])
+    system = forms[0].system_prompt
 
     results = []
     print(f"{len(questions)} held-out questions x {args.repeats}, k={args.k}, {args.max_tokens} tokens max, greedy, "
           f"{args.threads or os.cpu_count()} threads, {platform.processor() or platform.machine()}")
     print(f"{'file':<30} {'mode':<12} {'prompt':>6} {'retrieval':>9} "
           + " ".join(f"{'TTFT ' + p:>15}" for p in PATHS) + f" {'tok/s':>7} {'overhead':>9}")
-    for gguf in ggufs:
+    for served in forms:
         started = time.perf_counter()
-        llm = load_model(gguf, n_ctx=args.ctx, threads=args.threads)
+        llm = open_llama(served, n_ctx=args.ctx, threads=args.threads)
         load_s = time.perf_counter() - started
         session = ChatSession(llm, catalog, system=system, temperature=0.0, max_tokens=args.max_tokens, k=args.k,
-                              out=NullTerminal(), stop=model_family(gguf).stops)
+                              out=NullTerminal(), stop=served.family.stops)
         direct(llm, [{"role": "user", "content": "warm up"}], 4, session.stop)  # first-call costs are nobody's overhead
-        entry = {"file": gguf.name, "size_mb": round(gguf.stat().st_size / 1e6, 1), "load_s": round(load_s, 3)}
+        entry = {"file": served.label, "size_mb": round(served.bytes / 1e6, 1), "load_s": round(load_s, 3)}
         for mode, grounded in (("grounded", True), ("closed book", False)):
             paths_, prompt = bench_mode(llm, session, questions, grounded, args.repeats, args.max_tokens)
             overhead = paths_["chat cold"]["total_s"] / paths_["direct"]["total_s"] - 1
             entry[mode] = {"prompt_tokens_median": prompt, "overhead": round(overhead, 4), **paths_}
-            print(f"{gguf.name[-30:]:<30} {mode:<12} {prompt:6.0f} {paths_['chat']['retrieval_median_ms']:7.1f}ms "
+            print(f"{served.label[-30:]:<30} {mode:<12} {prompt:6.0f} {paths_['chat']['retrieval_median_ms']:7.1f}ms "
                   + " ".join(f"{paths_[p]['ttft_median_s']:14.3f}s" for p in PATHS)
                   + f" {paths_['chat']['decode_tokens_per_s']:7.1f} {overhead:+8.1%}")
         llm.close()

@@ -1,6 +1,6 @@
 """The offline terminal chat: the catalog finds the product's records, a GGUF on llama.cpp answers from them.
 
-    model file  resolve_model_file (export/latest by default) -> load_model (checked: GGUF, chat template)
+    model       productqa.served: export/latest's default form (a merged GGUF, or base + LoRA GGUF), checked
     session     ChatSession.ask, grounded (the default with a catalog): retrieve k records; if the
                 product is in the catalog (an exact or one-typo title match: code decides, not the
                 model), put them in the trained prompt (productqa.grounded) and stream the answer;
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,10 +25,10 @@ from typing import NamedTuple
 from productqa import grounded, history
 from productqa.chat_format import prompt_messages
 from productqa.errors import UserError
-from productqa.families import DEFAULT, Family, for_template
-from productqa.files import read_json, write_json
-from productqa.gguf import quiet_stderr
-from productqa.runs import resolve_export
+from productqa.families import DEFAULT
+from productqa.files import write_json
+from productqa.interrupt import CtrlC
+from productqa.served import base_model_file, open_llama, resolve_served
 
 PROMPT = "you> "
 HELP = """commands:
@@ -46,112 +44,6 @@ HELP = """commands:
   /exit              leave (Ctrl-D too); Ctrl-C stops a generation"""
 COMMANDS = ("help", "reset", "system", "temp", "sources", "grounded", "compare", "stats", "save", "exit", "quit")
 LABELS = {"base": "base model (before fine-tuning):", "tuned": "fine-tuned:"}
-
-
-# ---------------------------------------------------------------------------------------------
-# The model file
-
-def resolve_model_file(model: Path | str | None = None) -> Path:
-    """--model: a .gguf file, an export folder, or nothing (export/latest). A folder serves the file
-    its export.json names (default_file, else default_quant), else its single or smallest *.gguf."""
-    path = resolve_export(None) if model is None else Path(model)
-    if path.is_file() or not path.exists():
-        return path
-    ggufs = sorted(path.glob("*.gguf"))
-    meta = path / "export.json"
-    if meta.is_file():
-        try:
-            info = read_json(meta)
-        except (OSError, ValueError):
-            info = {}
-        if info.get("default_file") and (path / Path(info["default_file"]).name).is_file():
-            return path / Path(info["default_file"]).name
-        quant = str(info.get("default_quant") or "").lower()
-        for gguf in ggufs:
-            if quant and gguf.name.lower().endswith(f".{quant}.gguf"):
-                return gguf
-    if not ggufs:
-        raise UserError(f"no .gguf file in {path}: run scripts/04_export.py or pass --model FILE.gguf")
-    return min(ggufs, key=lambda p: (p.stat().st_size, p.name))
-
-
-def model_family(model_file: Path) -> Family:
-    """The model family the export was trained as (export.json's chat_template), for its stop strings."""
-    meta = Path(model_file).parent / "export.json"
-    try:
-        name = read_json(meta).get("chat_template") if meta.is_file() else None
-    except (OSError, ValueError):
-        name = None
-    return for_template(name) or DEFAULT
-
-
-def trained_system_prompt(model_file: Path) -> str:
-    """The system prompt the model was trained with (export.json beside the file), else prompts/system.txt."""
-    from productqa.prompts import read_system_prompt
-
-    meta = Path(model_file).parent / "export.json"
-    try:
-        found = read_json(meta).get("system_prompt") if meta.is_file() else None
-    except (OSError, ValueError):
-        found = None
-    return found if isinstance(found, str) else read_system_prompt()
-
-
-def load_model(path: Path, n_ctx: int = 4096, threads: int | None = None, chat_template: str | None = None):
-    """A checked llama_cpp.Llama: the file exists, is a GGUF, loads, and carries a chat template
-    (its own, else `chat_template`: the bundled base GGUF has none, and is prompted like the export)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"model file {path} does not exist: run scripts/04_export.py or pass --model FILE.gguf")
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"GGUF":
-            raise UserError(f"{path} is not a GGUF file: pass --model with a .gguf from export/")
-    import llama_cpp
-
-    try:
-        with quiet_stderr():
-            llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=threads or os.cpu_count(),
-                                  n_threads_batch=threads or os.cpu_count(), verbose=False)
-    except (ValueError, RuntimeError, OSError) as err:
-        raise UserError(f"llama.cpp could not load {path} (truncated or corrupt?): {err}") from None
-    if "tokenizer.chat_template" not in llm.metadata and chat_template:
-        use_chat_template(llm, chat_template)
-    if "tokenizer.chat_template" not in llm.metadata:
-        llm.close()
-        raise UserError(f"{path} has no chat template (tokenizer.chat_template): export it again with "
-                        "scripts/04_export.py, which writes the training template into the GGUF")
-    return llm
-
-
-def use_chat_template(llm, template: str) -> None:
-    """Prompt `llm` with `template` (as llama-cpp-python does with a GGUF's own template)."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    def text(token: int) -> str:
-        return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
-
-    llm.metadata["tokenizer.chat_template"] = template
-    llm.chat_handler = Jinja2ChatFormatter(template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()),
-                                           stop_token_ids=[llm.token_eos()]).to_chat_handler()
-
-
-def base_model_file(model_file: Path, base: Path | str | None = None) -> Path:
-    """--compare's base model: --base-model, else the bundled GGUF when the export was trained from it."""
-    from productqa.models import BUNDLED
-
-    if base is not None:
-        return Path(base)
-    meta = Path(model_file).parent / "export.json"
-    try:
-        name = read_json(meta).get("base_model") if meta.is_file() else None
-    except (OSError, ValueError):
-        name = None
-    if name != BUNDLED:
-        raise UserError(f"--compare needs the base model as a GGUF and {model_file.name} was not trained from the "
-                        f"bundled {BUNDLED}: pass --base-model FILE.gguf")
-    from productqa.gguf import bundled_gguf
-
-    return bundled_gguf()
 
 
 class TemplateCounter:
@@ -281,31 +173,6 @@ class Turn:
     base: "Turn | None" = None  # --compare: the base model's answer to the same messages
 
 
-class _StopFlag:
-    """While generating, Ctrl-C sets a flag (checked between tokens) instead of raising; twice quits."""
-
-    def __init__(self):
-        self.stopped = False
-
-    def __enter__(self):
-        self.stopped = False
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: no signals, no stopping
-            self.previous = None
-        return self
-
-    def _handle(self, signum, frame):
-        if self.stopped:
-            raise KeyboardInterrupt
-        self.stopped = True
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-        return False
-
-
 class ChatSession:
     """One conversation with a loaded model; ask() streams an answer to `out` and records the turn."""
 
@@ -344,7 +211,7 @@ class ChatSession:
         self.compare = on
 
     def ask(self, question: str) -> Turn:
-        with _StopFlag() as flag:  # Ctrl-C from here on stops this answer, not the program
+        with CtrlC() as flag:  # Ctrl-C from here on stops this answer, not the program
             started = time.perf_counter()
             sources = self.catalog.search(question, self.k) if self.catalog is not None else []
             retrieval_s = time.perf_counter() - started
@@ -368,12 +235,12 @@ class ChatSession:
             self.turns.append(turn)
             return turn
 
-    def _base_answer(self, turn: Turn, flag: _StopFlag) -> Turn:
+    def _base_answer(self, turn: Turn, flag: CtrlC) -> Turn:
         """The base model's answer to exactly the fine-tuned model's messages; Ctrl-C skips to the next."""
         base = dataclasses.replace(turn, assistant="", cited=[], uncited=[], ended=False, stopped=False, base=None)
         self.say(LABELS["base"])
         self._generate(base, flag, time.perf_counter() - turn.retrieval_s, self.base_llm)
-        flag.stopped = False
+        flag.requested = False
         return base
 
     def _grounded_turn(self, question: str, sources: list) -> Turn:
@@ -414,7 +281,7 @@ class ChatSession:
         turn.messages = fitted.messages
         return turn
 
-    def _generate(self, turn: Turn, flag: _StopFlag, started: float, llm=None) -> None:
+    def _generate(self, turn: Turn, flag: CtrlC, started: float, llm=None) -> None:
         """Stream the answer to turn.messages; record whether the model ended it and what it cites."""
         llm = llm or self.llm
         max_tokens = max(1, min(self.max_tokens, self.n_ctx - turn.prompt_tokens - 1))
@@ -424,7 +291,7 @@ class ChatSession:
             max_tokens=max_tokens, stop=self.stop)
         try:
             for chunk in stream:
-                if flag.stopped:
+                if flag.requested:
                     turn.stopped = True
                     break
                 choice = chunk["choices"][0]
@@ -624,19 +491,19 @@ def run_chat(model=None, catalog: Path | None = None, system: str | None = None,
              temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
              threads: int | None = None, k: int = 3, closed_book: bool = False, sources: bool = True,
              stats: bool = False, as_json: bool = False, compare: bool = False, base_model: Path | None = None) -> int:
-    path = resolve_model_file(model)
+    served = resolve_served(model)
     if system is None:
-        system = trained_system_prompt(path)
+        system = served.system_prompt
     started = time.perf_counter()
-    llm = load_model(path, n_ctx=n_ctx, threads=threads)
+    llm = open_llama(served, n_ctx=n_ctx, threads=threads)
 
     def load_base():
-        return load_model(base_model_file(path, base_model), n_ctx=n_ctx, threads=threads,
+        return open_llama(base_model_file(served, base_model), n_ctx=n_ctx, threads=threads,
                           chat_template=llm.metadata["tokenizer.chat_template"])
 
     session = ChatSession(llm, open_catalog(catalog), system=system, temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book, show_sources=sources,
-                          load_base=load_base, stop=model_family(path).stops)
+                          load_base=load_base, stop=served.family.stops)
     try:
         if compare:
             session.set_compare(True)
@@ -645,13 +512,13 @@ def run_chat(model=None, catalog: Path | None = None, system: str | None = None,
         llm.close()
         raise
     load_s = time.perf_counter() - started
-    repl = Repl(session, load_s, stats=stats, model=str(path), as_json=as_json)
+    repl = Repl(session, load_s, stats=stats, model=served.label, as_json=as_json)
     try:
         if prompt is not None:
             repl.answer(prompt)
             return 0
         if sys.stdin.isatty():
-            print(f"model {path.name} loaded in {load_s:.1f}s (context {session.n_ctx} tokens)", flush=True)
+            print(f"model {served.label} loaded in {load_s:.1f}s (context {session.n_ctx} tokens)", flush=True)
             return repl.interactive()
         return repl.piped(sys.stdin)
     finally:

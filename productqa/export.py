@@ -1,15 +1,18 @@
-"""Stage 4: a training run -> merged 16-bit checkpoint -> f16 GGUF -> quantized GGUFs, each measured.
+"""Stage 4: a training run -> every servable GGUF form, each measured against the f16 reference.
 
-    export/<name>/<name>.<quant>.gguf   every quant asked for (and the f16 with --keep-f16)
-    export/<name>/Modelfile             Ollama, serving the default quant (smallest that passes the gate)
-    export/<name>/export.json           timings, sizes, quality gate, parity, the default file
+    export/<name>/<name>.<quant>.gguf   the merged model: the f16 reference (kept with --keep-f16) and each quant
+    export/<name>/<name>.lora.gguf      the LoRA adapter as a llama.cpp LoRA GGUF, served on top of the base GGUF
+    export/<name>/<name>.base.gguf      that base with the end-of-turn row repair, when the run has one
+    export/<name>/Modelfile             Ollama, serving one merged file (see OLLAMA_WHY)
+    export/<name>/export.json           the forms table (how to open each, bytes, KLD, top-1, ppl ratio,
+                                        gate), the default form, parity, timings
     export/latest                       symlink to the newest export
 
-Route: PEFT merge -> llama.cpp's converter (productqa.gguf) -> llama.cpp's quantizer. Unsloth's
-save_pretrained_gguf needs apt and git; see productqa/gguf.py for the converter's vocabulary fix.
-The quality gate feeds identical token ids to the f16 reference and to each quant (the training
-tokenizer's rendering of held-out conversations) and compares perplexity on the answer tokens and
-teacher-forced greedy (argmax) agreement over the first N answer tokens.
+Route: PEFT merge -> llama.cpp's converter (productqa.gguf) -> llama.cpp's quantizer; the adapter form
+is written by productqa.adapter. The quality gate is llama-perplexity --kl-divergence's: identical token
+ids (the training tokenizer's rendering of held-out conversations) go to the f16 and to each form, and
+over every answer token it compares the full next-token distributions: KL divergence from the f16's
+(mean, 99th percentile), top-1 agreement, and the perplexity ratio. productqa.served opens the default.
 """
 from __future__ import annotations
 
@@ -21,14 +24,25 @@ import time
 from pathlib import Path
 
 from productqa.errors import UserError
-from productqa.files import atomic_open, write_json
-from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, quiet_stderr, read_metadata
+from productqa.files import atomic_open, read_jsonl, write_json
+from productqa.families import stop_token_ids
+from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, read_metadata
 from productqa.runs import ADAPTER, base_model_path, point_latest
+from productqa.served import ADAPTER_SUFFIX, REPAIRED_BASE_SUFFIX, Served, form_paths, open_llama
 from productqa.tokens import apply_repair
 
 # bytes per parameter of each file type (llama.cpp block sizes), for the disk-space check
 BYTES_PER_PARAM = {"f16": 2.0, "q8_0": 1.0625, "q6_k": 0.82, "q5_k_m": 0.69, "q4_k_m": 0.6, "q4_0": 0.5625,
                    "q3_k_m": 0.49}
+REFERENCE = "f16"
+# The gate, from the demo run's figures (README "Export"; 1,582 held-out answer tokens): q8_0 mean KLD
+# 0.0018, base + adapter 0.0023, q6_k 0.011, q5_k_m 0.031, each >= 95% top-1 and ending its answers;
+# q4_k_m 0.30 with 88% top-1, ending 1 answer in 32. The bar sits between q5_k_m and q4_k_m.
+MAX_KLD = 0.05
+MIN_TOP1 = 0.90
+OLLAMA_WHY = ("Ollama gets one merged GGUF, the most faithful that passes the gate: Ollama documents FROM <base> "
+              "+ ADAPTER <lora>.gguf, but that form was not run here (Ollama is not installed) and recent releases "
+              "are reported to refuse ADAPTER at `ollama create`; the base + adapter form is served by llama.cpp.")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
                    "special_tokens_map.json", "tokenizer.model", "added_tokens.json")
 
@@ -41,9 +55,11 @@ def parse_quants(text: str) -> list[str]:
     return list(dict.fromkeys(quants))
 
 
-def check_disk(folder: Path, n_params: int, quants: list[str]) -> int:
-    """Raise UserError unless `folder`'s disk holds merged + f16 + every quant (with 10% slack)."""
-    need = int(n_params * (2 + 2 + sum(BYTES_PER_PARAM.get(q, 2.0) for q in quants if q != "f16")) * 1.1)
+def check_disk(folder: Path, n_params: int, quants: list[str], extra: int = 0) -> int:
+    """Raise UserError unless `folder`'s disk holds merged + f16 + every quant + the base GGUF copy of the
+    adapter form + `extra` bytes (the reference logits), with 10% slack."""
+    files = 2 + 2 + sum(BYTES_PER_PARAM.get(q, 2.0) for q in quants if q != "f16") + BYTES_PER_PARAM["q4_k_m"]
+    need = int((n_params * files + extra) * 1.1)
     probe = folder
     while not probe.exists():
         probe = probe.parent
@@ -52,6 +68,18 @@ def check_disk(folder: Path, n_params: int, quants: list[str]) -> int:
         raise UserError(f"not enough free disk space in {probe}: the export needs ~{need / 1e9:.1f} GB and "
                         f"{free / 1e9:.1f} GB is free; free some space or pass another --out")
     return need
+
+
+def count_params(model_dir: Path) -> int | None:
+    """Parameters of a Hugging Face folder from its safetensors headers (nothing loaded); None without any."""
+    from safetensors import safe_open
+
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    total = 0
+    for path in files:
+        with safe_open(str(path), framework="numpy") as handle:
+            total += sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
+    return total or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,77 +126,124 @@ def merge(run_dir: Path, meta: dict, merged_dir: Path):
 # ---------------------------------------------------------------------------------------------
 # held-out conversations -> token ids
 
-def gate_rows(data_dir: Path, n: int) -> list[dict]:
-    path = Path(data_dir) / "test.jsonl"
-    if not path.is_file():
-        raise UserError(f"no held-out answers at {path}: run scripts/01_prepare.py or pass --data")
+HELD_OUT = ("test.jsonl", "val.jsonl")  # never train.jsonl: the gate measures answers the model did not learn
+
+
+def heldout_rows(data_dir: Path) -> list[dict]:
+    """The held-out conversations: the test split, then the validation split."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                rows.append(json.loads(line))
-            if len(rows) >= n:
-                break
+    for name in HELD_OUT:
+        path = Path(data_dir) / name
+        if path.is_file():
+            rows += read_jsonl(path)
     if not rows:
-        raise UserError(f"{path} is empty: prepare more data or pass another --data")
+        raise UserError(f"no held-out answers in {data_dir} (test.jsonl, val.jsonl): run scripts/01_prepare.py "
+                        f"or pass --data")
     return rows
 
 
-def encode_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_tokens: int) -> list[dict]:
-    """Each row -> {"ids": prompt + answer ids (at most `max_tokens` of answer), "start": first answer index}."""
+def encode_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_tokens: int, min_tokens: int = 0,
+                max_rows: int = 0, min_rows: int = 0) -> list[dict]:
+    """Rows -> {"ids": prompt + answer up to its end-of-turn token (at most `max_tokens` answer tokens),
+    "start": first answer index, "ended": whether the end-of-turn token is in}, until `min_tokens`
+    answer tokens and `min_rows` rows, or `max_rows` rows (0: no limit), are reached."""
     from productqa.chat_format import to_messages
 
     def ids(messages, generation):
         out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation)
         return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
 
-    encoded = []
+    end_ids = set(stop_token_ids(tokenizer))
+    encoded, tokens = [], 0
     for row in rows:
+        if (tokens >= min_tokens and len(encoded) >= min_rows) or (max_rows and len(encoded) >= max_rows):
+            break
         prompt = ids(to_messages(row, system_prompt, with_answer=False), True)
         full = ids(to_messages(row, system_prompt), False)
         if full[:len(prompt)] != prompt or len(full) <= len(prompt):
             continue
-        encoded.append({"ids": full[:len(prompt) + max_tokens], "start": len(prompt)})
-    return [e for e in encoded if len(e["ids"]) > e["start"]]
+        ends = [i for i in range(len(prompt), len(full)) if full[i] in end_ids]
+        stop = ends[0] + 1 if ends else len(full)  # the template's newline after the end of turn is not scored
+        keep = min(stop, len(prompt) + max_tokens)
+        encoded.append({"ids": full[:keep], "start": len(prompt), "ended": bool(ends) and keep == stop})
+        tokens += keep - len(prompt)
+    return encoded
+
 
 
 # ---------------------------------------------------------------------------------------------
-# llama.cpp measurements
+# quality: each form's next-token distributions against the f16's (llama-perplexity --kl-divergence)
 
-def load_gguf(path: Path, n_ctx: int):
-    from llama_cpp import Llama
-
-    try:
-        with quiet_stderr():
-            return Llama(model_path=str(path), n_ctx=n_ctx, logits_all=True, verbose=False,
-                         n_threads=os.cpu_count(), seed=0)
-    except (ValueError, RuntimeError) as err:
-        raise UserError(f"llama.cpp cannot load {path}: {err}") from None
-
-
-def score(llm, encoded: list[dict], first_n: int) -> dict:
-    """Answer-token NLL (all answer tokens) and argmax ids over the first `first_n` answer tokens."""
+def log_softmax(logits):
+    """Row-wise log-softmax in float64 over the full vocabulary."""
     import numpy as np
 
-    nll, count, argmax = 0.0, 0, []
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def token_stats(reference_logits, logits, targets) -> dict:
+    """Per answer token: KL(reference || form), whether both argmaxes agree, and each side's NLL."""
+    import numpy as np
+
+    ref, log_q = log_softmax(reference_logits), log_softmax(logits)
+    rows = np.arange(len(targets))
+    return {"kld": (np.exp(ref) * (ref - log_q)).sum(axis=-1), "same_top1": ref.argmax(-1) == log_q.argmax(-1),
+            "nll_ref": -ref[rows, targets], "nll": -log_q[rows, targets]}
+
+
+def summarize(stats: dict, ended: list[bool], stops: set[int]) -> dict:
+    """Mean and 99th-percentile KLD, top-1 agreement, perplexity ratio, and the share of complete answers
+    whose end-of-turn position has an end-of-generation token as its argmax (the form would stop there)."""
+    import numpy as np
+
+    kld = stats["kld"]
+    ppl, ppl_ref = math.exp(float(stats["nll"].mean())), math.exp(float(stats["nll_ref"].mean()))
+    last = [int(top) for top, done in zip(stats["last_top1"], ended) if done]
+    return {"kld_mean": float(kld.mean()), "kld_p99": float(np.percentile(kld, 99)),
+            "kld_se": float(kld.std(ddof=1) / math.sqrt(len(kld))) if len(kld) > 1 else 0.0,
+            "top1": float(stats["same_top1"].mean()), "ppl": ppl, "ppl_ratio": ppl / ppl_ref,
+            "stops": sum(t in stops for t in last) / len(last) if last else None, "tokens": int(len(kld))}
+
+
+def answer_logits(llm, item: dict):
+    """llama.cpp's logits at each position that predicts an answer token (float32, one row each)."""
+    import numpy as np
+
+    ids, start = item["ids"], item["start"]
+    llm.reset()
+    llm.eval(ids)
+    return np.array(llm.scores[start - 1:len(ids) - 1], dtype=np.float32)
+
+
+def reference_store(path: Path, encoded: list[dict], n_vocab: int):
+    """Room on disk for the reference's answer logits (like llama-perplexity --kl-divergence-base): a row
+    of the full vocabulary per answer token is too much to hold in memory for thousands of tokens."""
+    import numpy as np
+
+    total = sum(len(e["ids"]) - e["start"] for e in encoded)
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total, n_vocab))
+
+
+def measure(llm, encoded: list[dict], reference, stops: set[int], record: bool = False, chunk: int = 64) -> dict:
+    """Every answer token of `encoded` scored by `llm` against the reference logits; with `record`, `llm`
+    is the reference and its logits are written into `reference` first."""
+    import numpy as np
+
+    parts, last_top1, offset = [], [], 0
     for item in encoded:
-        ids, start = item["ids"], item["start"]
-        llm.reset()
-        llm.eval(ids)
-        logits = np.asarray(llm.scores[start - 1:len(ids) - 1], dtype=np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        targets = np.asarray(ids[start:])
-        nll -= float(logp[np.arange(len(targets)), targets].sum())
-        count += len(targets)
-        argmax.append(logits[:first_n].argmax(axis=1).tolist())
-    return {"nll": nll / count, "ppl": math.exp(nll / count), "tokens": count, "argmax": argmax}
-
-
-def agreement(reference: list[list[int]], other: list[list[int]]) -> float:
-    same = sum(a == b for ref, oth in zip(reference, other) for a, b in zip(ref, oth))
-    total = sum(min(len(ref), len(oth)) for ref, oth in zip(reference, other))
-    return same / total if total else 1.0
+        logits = answer_logits(llm, item)
+        if record:
+            reference[offset:offset + len(logits)] = logits
+        targets = np.asarray(item["ids"][item["start"]:])
+        for lo in range(0, len(logits), chunk):
+            hi = min(lo + chunk, len(logits))
+            parts.append(token_stats(reference[offset + lo:offset + hi], logits[lo:hi], targets[lo:hi]))
+        last_top1.append(int(logits[-1].argmax()))
+        offset += len(logits)
+    stats = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    return summarize({**stats, "last_top1": last_top1}, [e["ended"] for e in encoded], stops)
 
 
 def greedy_llama(llm, prompt: list[int], max_new: int, stops: set[int]) -> list[int]:
@@ -187,13 +262,14 @@ def greedy_llama(llm, prompt: list[int], max_new: int, stops: set[int]) -> list[
 
 
 def greedy_hf(model, prompt: list[int], max_new: int, stops: set[int]) -> list[int]:
-    """Plain argmax decoding with full forward passes: no generation_config (penalties, cache kinds) involved."""
+    """Plain argmax decoding with full forward passes: no generation_config (penalties, cache kinds) involved;
+    the output layer (262k rows for Gemma 3) runs for the last position only."""
     import torch
 
     ids, out = list(prompt), []
     with torch.no_grad():
         for _ in range(max_new):
-            token = int(model(torch.tensor([ids])).logits[0, -1].argmax())
+            token = int(model(torch.tensor([ids]), logits_to_keep=1).logits[0, -1].argmax())
             if token in stops:
                 break
             out.append(token)
@@ -211,34 +287,49 @@ def prefix_agreement(a: list[int], b: list[int]) -> float:
     return n / longest if longest else 1.0
 
 
-def gate(results: dict, max_ppl_ratio: float, min_agreement: float = 0.0) -> str:
-    """Mark each quant passed/failed in place; return the default: the smallest passing file, else f16."""
-    for quant, r in results.items():
-        r["passed"] = quant == "f16" or (r["ppl_ratio"] <= max_ppl_ratio and r["agreement"] >= min_agreement)
-    passing = [q for q, r in results.items() if r["passed"]]
-    return min(passing, key=lambda q: (results[q]["bytes"], q))
+def gate(forms: dict, max_kld: float, min_top1: float, reference: str = REFERENCE) -> str:
+    """Mark each form passed/failed in place; return the default: the most faithful passing form (lowest
+    mean KLD, the smallest on a tie), else the reference. The reference is the yardstick, not a candidate."""
+    for name, form in forms.items():
+        form["passed"] = name == reference or (form["kld_mean"] <= max_kld and form["top1"] >= min_top1)
+    passing = [name for name, form in forms.items() if form["passed"] and name != reference]
+    return min(passing, key=lambda n: (round(forms[n]["kld_mean"], 4), forms[n]["bytes"], n), default=reference)
+
+
+def ollama_form(forms: dict, default: str, reference: str = REFERENCE) -> str:
+    """The form the Modelfile serves: one merged file (Ollama's ADAPTER is not verified here; see README):
+    the default when it is one file, else the most faithful passing merged file, else the reference."""
+    merged = [n for n, f in forms.items() if "file" in f and f["passed"] and n != reference]
+    if "file" in forms[default]:
+        return default
+    return min(merged, key=lambda n: (round(forms[n]["kld_mean"], 4), forms[n]["bytes"], n), default=reference)
 
 
 # ---------------------------------------------------------------------------------------------
 # files
 
-def load_checked(tmp: Path, final: Path, n_ctx: int = 64) -> Path:
-    """Rename `tmp` onto `final` only after llama.cpp has loaded it."""
-    llm = load_gguf(tmp, n_ctx)
-    del llm
+def load_checked(tmp: Path, final: Path, base: Path | None = None) -> Path:
+    """Rename `tmp` onto `final` only after llama.cpp has loaded it (an adapter: on top of `base`)."""
+    served = Served(base, tmp) if base else Served(tmp)
+    open_llama(served, n_ctx=64, need_template=False).close()
     os.replace(tmp, final)
     return final
 
 
-def format_table(results: dict, default: str) -> str:
-    rows = [f"{'file':<34} {'bytes':>13} {'B/param':>8} {'ppl':>9} {'ratio':>7} {'agree':>6}  gate"]
-    for quant, r in results.items():
-        mark = "reference" if quant == "f16" else ("pass" if r["passed"] else "FAIL")
-        if quant == default:
-            mark += " (default)"
-        rows.append(f"{r['file']:<34} {r['bytes']:>13,} {r['bytes_per_param']:>8.3f} {r['ppl']:>9.3f} "
-                    f"{r['ppl_ratio']:>7.3f} {r['agreement']:>6.1%}  {mark}")
+def format_table(forms: dict, default: str, ollama: str) -> str:
+    rows = [f"{'form':<8} {'bytes':>13} {'mean KLD':>9} {'p99 KLD':>8} {'top-1':>6} {'ppl ratio':>9} {'stops':>5}  gate"]
+    for name, f in forms.items():
+        mark = "reference" if name == REFERENCE else ("pass" if f["passed"] else "FAIL")
+        mark += " (default)" if name == default else ""
+        mark += " (Ollama)" if name == ollama else ""
+        stops = "-" if f["stops"] is None else f"{f['stops']:.0%}"
+        rows.append(f"{name:<8} {f['bytes']:>13,} {f['kld_mean']:>9.4f} {f['kld_p99']:>8.3f} {f['top1']:>6.1%} "
+                    f"{f['ppl_ratio']:>9.3f} {stops:>5}  {mark}  {opens(f)}")
     return "\n".join(rows)
+
+
+def opens(form: dict) -> str:
+    return form["file"] if "file" in form else f"{Path(form['base']).name} + {form['adapter']}"
 
 
 def push_to_hub(out: Path, repo: str) -> str:
@@ -260,26 +351,96 @@ def push_to_hub(out: Path, repo: str) -> str:
 # the stage
 
 def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], data_dir: Path,
-           keep_f16: bool = False, gate_samples: int = 6, gate_tokens: int = 32, max_ppl_ratio: float = 1.10,
-           parity_samples: int = 3, parity_tokens: int = 24, max_tokens: int = 128,
-           description: str | None = None, log=print) -> dict:
+           keep_f16: bool = False, gate_tokens: int = 2000, gate_samples: int = 0, max_kld: float = MAX_KLD,
+           min_top1: float = MIN_TOP1, adapter: bool = True, base_gguf: Path | None = None,
+           parity_samples: int = 3, parity_tokens: int = 24, max_tokens: int = 256,
+           description: str | None = None, latest_home: Path | None = None, log=print) -> dict:
+    """The stage: merged f16 + quants + (base GGUF + LoRA adapter), each measured against the f16.
+    `latest_home`: the folder whose `latest` link then points at `out` (None: `out`'s parent)."""
     from transformers import AutoTokenizer
 
-    from productqa.modelfile import modelfile_text
-
+    if gate_tokens < 1 or gate_samples < 0:
+        raise UserError("--gate-tokens must be at least 1 and --gate-samples at least 0 (0: no limit)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".*.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
-    adapter = Path(run_dir) / ADAPTER
-    tokenizer = AutoTokenizer.from_pretrained(adapter if (adapter / "tokenizer_config.json").is_file()
-                                              else meta["base_model_path"])
+    adapter_dir = Path(run_dir) / ADAPTER
+    tokenizer = AutoTokenizer.from_pretrained(adapter_dir if (adapter_dir / "tokenizer_config.json").is_file()
+                                              else base_model_path(meta, progress=False))
     system_prompt = meta.get("system_prompt")
-    rows = gate_rows(data_dir, max(gate_samples, parity_samples))
+    encoded = encode_rows(tokenizer, heldout_rows(data_dir), system_prompt, max_tokens, gate_tokens, gate_samples,
+                          min_rows=parity_samples)
+    if not encoded:
+        raise UserError(f"no usable held-out conversations in {data_dir} for the quality gate")
+    answer_tokens = sum(len(e["ids"]) - e["start"] for e in encoded)
     figures: dict = {"run": str(run_dir), "name": name, "base_model": meta.get("base_model"),
                      "chat_template": meta.get("chat_template"), "system_prompt": system_prompt}
 
-    # merge -----------------------------------------------------------------------------------
+    files, model, n_params = make_merged(run_dir, meta, out, name, quants, description, answer_tokens,
+                                         len(tokenizer), figures, log)
+    forms = {quant: {"file": path.name} for quant, path in files.items()}
+    if adapter:
+        made = make_adapter(run_dir, meta, out, name, base_gguf, tokenizer.chat_template, log)
+        if isinstance(made, str):
+            figures["adapter_skipped"] = made
+        else:
+            forms.update(made)
+
+    # quality: every form against the f16 reference ---------------------------------------------
+    stops = set(stop_token_ids(tokenizer))
+    n_ctx = max(len(e["ids"]) for e in encoded) + parity_tokens + 8
+    ref_path = out / f".reference-logits.tmp-{os.getpid()}.npy"
+    try:
+        reference = reference_store(ref_path, encoded, len(tokenizer))
+        for form_name, form in forms.items():  # the reference first: it records its logits
+            log(f"measuring {opens(form)} on {len(encoded)} held-out answers ({answer_tokens} tokens)...")
+            started = time.perf_counter()
+            llm = _open_form(out, form, n_ctx)
+            form.update(measure(llm, encoded, reference, stops, record=form_name == REFERENCE))
+            form["measure_seconds"] = round(time.perf_counter() - started, 2)
+            if form_name == REFERENCE:
+                figures["parity"] = parity(model, llm, tokenizer, encoded, parity_samples, parity_tokens, stops)
+                model = None  # the merged Hugging Face model: only the parity check needs it
+            llm.close()
+            form["bytes"] = _form_bytes(out, form)
+            form["bytes_per_param"] = round(form["bytes"] / n_params, 4)
+        del reference
+    finally:
+        ref_path.unlink(missing_ok=True)
+    default = gate(forms, max_kld, min_top1)
+    ollama = ollama_form(forms, default)
+    short = None if answer_tokens >= gate_tokens else (
+        "--gate-samples" if gate_samples and len(encoded) >= gate_samples else "the held-out data ran out")
+    figures["gate"] = {"samples": len(encoded), "answer_tokens": answer_tokens, "wanted_tokens": gate_tokens,
+                       "splits": list(HELD_OUT), "max_kld": max_kld, "min_top1": min_top1,
+                       "enough_tokens": short is None, "fewer_because": short}
+
+    # keep or drop the f16; Modelfile; export.json ------------------------------------------------
+    if not keep_f16 and REFERENCE not in (default, ollama):
+        (out / forms[REFERENCE]["file"]).unlink()
+        forms[REFERENCE]["kept"] = False
+    ollama_file = forms[ollama]["file"]
+    write_modelfile(out, ollama_file, meta, system_prompt)
+    gguf_meta = read_metadata(out / ollama_file, keys=("tokenizer.chat_template", "tokenizer.ggml.eos_token_id",
+                                                       "tokenizer.ggml.eot_token_id", "tokenizer.ggml.bos_token_id",
+                                                       "general.name", "general.license", "general.description"))
+    figures["gguf_metadata"] = {k: v for k, v in gguf_meta.items() if k != "tokenizer.chat_template"}
+    figures["gguf_has_chat_template"] = bool(gguf_meta.get("tokenizer.chat_template"))
+    figures.update(forms=forms, default=default, default_file=ollama_file, table=format_table(forms, default, ollama),
+                   ollama={"form": ollama, "file": ollama_file, "why": OLLAMA_WHY})
+    write_json(out / "export.json", figures)
+    point_latest(out, latest_home)
+    return figures
+
+
+def make_merged(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], description: str | None,
+                answer_tokens: int, n_vocab: int, figures: dict, log):
+    """Merge, convert to the f16 reference, quantize: ({"f16": path, quant: path...}, merged HF model, n_params)."""
+    reference_bytes = answer_tokens * n_vocab * 4  # the f16's logits, kept on disk while the forms are measured
+    counted = count_params(base_model_path(meta, progress=False))
+    if counted:  # before anything is written; a base without safetensors is checked once merged
+        figures["disk_needed_bytes"] = check_disk(out, counted, quants, extra=reference_bytes)
     merged_dir = out / f".merged.tmp-{os.getpid()}"
     try:
         started = time.perf_counter()
@@ -287,9 +448,9 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
         model, n_params = merge(run_dir, meta, merged_dir)
         figures["merge_seconds"] = round(time.perf_counter() - started, 2)
         figures["n_params"] = n_params
-        figures["disk_needed_bytes"] = check_disk(out, n_params, quants)
+        if not counted:
+            figures["disk_needed_bytes"] = check_disk(out, n_params, quants, extra=reference_bytes)
 
-        # convert -----------------------------------------------------------------------------
         started = time.perf_counter()
         log("converting to an f16 GGUF with llama.cpp's converter...")
         f16 = out / f"{name}.f16.gguf"
@@ -308,11 +469,10 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
     finally:
         shutil.rmtree(merged_dir, ignore_errors=True)
 
-    # quantize ------------------------------------------------------------------------------------
-    files = {"f16": f16}
+    files = {REFERENCE: f16}
     figures["quantize_seconds"] = {}
     for quant in quants:
-        if quant == "f16":
+        if quant == REFERENCE:
             continue
         started = time.perf_counter()
         log(f"quantizing to {quant}...")
@@ -324,66 +484,77 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
         finally:
             tmp.unlink(missing_ok=True)
         figures["quantize_seconds"][quant] = round(time.perf_counter() - started, 2)
+    return files, model, n_params
 
-    # quality gate: every quant against the f16 reference ------------------------------------------
-    encoded = encode_rows(tokenizer, rows[:gate_samples], system_prompt, max_tokens)
-    if not encoded:
-        raise UserError(f"no usable held-out conversations in {data_dir}/test.jsonl for the quality gate")
-    n_ctx = max(len(e["ids"]) for e in encoded) + parity_tokens + 8
-    results = {}
-    reference = None
-    for quant, path in files.items():
-        log(f"measuring {path.name} on {len(encoded)} held-out answers...")
-        llm = load_gguf(path, n_ctx)
-        scored = score(llm, encoded, gate_tokens)
-        if quant == "f16":
-            reference = scored
-            f16_llm = llm
-        else:
-            del llm
-        size = path.stat().st_size
-        results[quant] = {"file": path.name, "bytes": size, "bytes_per_param": round(size / n_params, 4),
-                          "ppl": round(scored["ppl"], 4), "ppl_ratio": round(scored["ppl"] / reference["ppl"], 4),
-                          "agreement": round(agreement(reference["argmax"], scored["argmax"]), 4)}
-    default = gate(results, max_ppl_ratio)
-    figures["gate"] = {"samples": len(encoded), "answer_tokens": reference["tokens"], "first_n_tokens": gate_tokens,
-                       "max_ppl_ratio": max_ppl_ratio, "results": results}
 
-    # parity: f16 GGUF under llama.cpp vs the merged HF model, greedy --------------------------------
-    stops = {tid for tid in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>"))
-             if isinstance(tid, int) and tid >= 0 and tid != tokenizer.unk_token_id}
-    parity = []
-    for item in encoded[:parity_samples]:
+def make_adapter(run_dir: Path, meta: dict, out: Path, name: str, base_gguf: Path | None, chat_template,
+                 log) -> dict | str:
+    """The adapter form: {"adapter": {"base": ..., "adapter": ...}}, or why it was not made (one sentence).
+
+    The base is `base_gguf`, else the bundled GGUF when the run was trained on the bundled model; a run
+    with an end-of-turn repair gets a copy of that base with the repaired row(s) (productqa.adapter)."""
+    from productqa.adapter import repair_base, write_lora_gguf
+    from productqa.models import BUNDLED
+
+    bundled = base_gguf is None
+    if bundled:
+        if meta.get("base_model") != BUNDLED:
+            return f"no GGUF of the base {meta.get('base_model')}: pass --base-gguf FILE.gguf to make one"
+        from productqa.gguf import bundled_gguf
+
+        base_gguf = bundled_gguf()
+    started = time.perf_counter()
+    log(f"writing the LoRA adapter as a llama.cpp LoRA GGUF for {Path(base_gguf).name}...")
+    entry: dict = {"base": str(Path(base_gguf).resolve()), "bundled_base": bundled}
+    if meta.get("token_repair"):
+        repaired = out / f"{name}{REPAIRED_BASE_SUFFIX}"
+        tmp = out / f".{repaired.name}.tmp-{os.getpid()}"
+        repair_base(base_gguf, tmp, meta["token_repair"])
+        base_gguf = load_checked(tmp, repaired)
+        entry = {"base": repaired.name, "base_from": entry["base"], "token_repair": meta["token_repair"]}
+    final = out / f"{name}{ADAPTER_SUFFIX}"
+    tmp = out / f".{final.name}.tmp-{os.getpid()}"
+    write_lora_gguf(Path(run_dir) / ADAPTER, base_model_path(meta, progress=False), tmp,
+                    chat_template=chat_template if isinstance(chat_template, str) else None, name=name)
+    load_checked(tmp, final, base=Path(base_gguf))
+    entry.update(adapter=final.name, adapter_bytes=final.stat().st_size,
+                 write_seconds=round(time.perf_counter() - started, 2))
+    return {"adapter": entry}
+
+
+def parity(model, f16_llm, tokenizer, encoded: list[dict], samples: int, max_new: int, stops: set[int]) -> dict:
+    """Greedy answers of the f16 GGUF under llama.cpp vs the merged Hugging Face model, token for token."""
+    answers = []
+    for item in encoded[:samples]:
         prompt = item["ids"][:item["start"]]
-        hf = greedy_hf(model, prompt, parity_tokens, stops)
-        cpp = greedy_llama(f16_llm, prompt, parity_tokens, stops)
-        parity.append({"hf": hf, "llama_cpp": cpp, "agreement": round(prefix_agreement(hf, cpp), 4)})
-    text = rows[0]["conversations"][0]["value"]
+        hf = greedy_hf(model, prompt, max_new, stops)
+        cpp = greedy_llama(f16_llm, prompt, max_new, stops)
+        answers.append({"hf": hf, "llama_cpp": cpp, "agreement": round(prefix_agreement(hf, cpp), 4)})
+    text = tokenizer.decode(encoded[0]["ids"][encoded[0]["start"]:], skip_special_tokens=True)
     hf_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     cpp_ids = f16_llm.tokenize(text.encode(), add_bos=False, special=False)
-    figures["parity"] = {"samples": len(parity), "max_new_tokens": parity_tokens,
-                         "exact": sum(p["hf"] == p["llama_cpp"] for p in parity),
-                         "agreement": round(sum(p["agreement"] for p in parity) / max(len(parity), 1), 4),
-                         "tokenizer_match": hf_ids == cpp_ids, "answers": parity}
-    del f16_llm, model
+    return {"samples": len(answers), "max_new_tokens": max_new, "exact": sum(a["hf"] == a["llama_cpp"] for a in answers),
+            "agreement": round(sum(a["agreement"] for a in answers) / max(len(answers), 1), 4),
+            "tokenizer_match": hf_ids == cpp_ids, "answers": answers}
 
-    # keep or drop the f16; Modelfile; export.json ------------------------------------------------
-    if not keep_f16 and default != "f16":
-        f16.unlink()
-        results["f16"]["kept"] = False
-    default_file = results[default]["file"]
-    gguf_meta = read_metadata(out / default_file, keys=("tokenizer.chat_template", "tokenizer.ggml.eos_token_id",
-                                                        "tokenizer.ggml.eot_token_id", "tokenizer.ggml.bos_token_id",
-                                                        "general.name", "general.license", "general.description"))
-    figures["gguf_metadata"] = {k: v for k, v in gguf_meta.items() if k != "tokenizer.chat_template"}
-    figures["gguf_has_chat_template"] = bool(gguf_meta.get("tokenizer.chat_template"))
+
+def write_modelfile(out: Path, gguf_file: str, meta: dict, system_prompt: str | None) -> None:
+    from productqa.modelfile import modelfile_text
+
     with atomic_open(out / "Modelfile") as handle:
-        handle.write(modelfile_text(default_file, meta.get("chat_template"), system_prompt,
-                                    num_ctx=meta.get("max_seq_length")))
-    figures.update(default_quant=default, default_file=default_file, table=format_table(results, default))
-    write_json(out / "export.json", figures)
-    point_latest(out)
-    return figures
+        handle.write(modelfile_text(gguf_file, meta.get("chat_template"), system_prompt,
+                                    num_ctx=meta.get("max_seq_length"), why=OLLAMA_WHY))
+
+
+def _open_form(out: Path, form: dict, n_ctx: int):
+    """A form of export.json opened for measuring: every position's logits kept, fixed seed."""
+    model, adapter = form_paths(out, form)
+    return open_llama(Served(model, adapter), n_ctx=n_ctx, need_template=False, logits_all=True, seed=0)
+
+
+def _form_bytes(out: Path, form: dict) -> int:
+    """What serving the form reads: the file, or the base and the adapter."""
+    return sum(p.stat().st_size for p in form_paths(out, form) if p is not None)
 
 
 def _base_metadata(meta: dict) -> dict:

@@ -80,9 +80,16 @@ def write_jsonl(path: Path, rows) -> None:
         handle.writelines(json_line(row) for row in rows)
 
 
-def read_jsonl(path: Path) -> list:
+def iter_jsonl(path: Path):
+    """The rows of a JSON Lines file, one at a time (a train split of the real data is gigabytes)."""
     with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def read_jsonl(path: Path) -> list:
+    return list(iter_jsonl(path))
 
 
 def read_json(path: Path):

@@ -13,6 +13,7 @@ and compare it with the training chat template's own rendering.
 from __future__ import annotations
 
 import re
+import textwrap
 
 from productqa.families import for_template
 
@@ -41,13 +42,15 @@ def _quote(text: str) -> str:
 
 
 def modelfile_text(gguf_name: str, chat_template_name: str | None, system_prompt: str | None,
-                   num_ctx: int | None = None, sampling: dict | None = None) -> str:
+                   num_ctx: int | None = None, sampling: dict | None = None, why: str | None = None) -> str:
+    """The Modelfile serving `gguf_name`; `why` (a sentence on the choice of file) becomes a comment."""
     template, stops = template_for(chat_template_name)
     lines = ["# Ollama: ollama create productqa -f Modelfile && ollama run productqa",
              "# Ollama has no catalog: a plain question is closed book (about a product it was not shown,",
              "# the model answers that it is not in the catalog). For an answer grounded in the catalog,",
-             "# send the records as training did: python scripts/05_chat.py -p 'Tell me about ...' --print-prompt",
-             f"FROM ./{gguf_name}", "", f"TEMPLATE {_quote(template)}", ""]
+             "# send the records as training did: python scripts/05_chat.py -p 'Tell me about ...' --print-prompt"]
+    lines += [f"# {line}" for line in textwrap.wrap(why, 98)] if why else []
+    lines += [f"FROM ./{gguf_name}", "", f"TEMPLATE {_quote(template)}", ""]
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     for key, value in {**SAMPLING, **(sampling or {})}.items():
         lines.append(f"PARAMETER {key} {value}")

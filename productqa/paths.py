@@ -10,6 +10,7 @@ SAMPLE_DATA = ROOT / "data" / "sample" / "trn.json"
 PROCESSED = ROOT / "data" / "processed"
 RUNS = ROOT / "runs"
 EXPORTS = ROOT / "export"
+CONFIGS = ROOT / "configs"  # the hardware presets (02_train), as YAML
 
 
 def cache_dir() -> Path:

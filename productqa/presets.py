@@ -1,54 +1,86 @@
-"""Training presets: batch size, accumulation, sequence length, optimizer and length per hardware.
+"""Hardware presets: batch, length, optimizer, precision and schedule for a CPU, a 16 GB GPU, a 24 GB+ GPU.
 
-Every field is also a flag of scripts/02_train.py; a flag given on the command line wins.
+The presets are data: configs/<name>.yaml, each value commented there. Every Preset field is also a flag
+of scripts/02_train.py and a key of a --config file; a value given wins over the preset's.
 
-    cpu   2-core laptop: the bundled demo (~215 records) in a few minutes. Batch 4 of <=256 tokens,
-          a fixed 30 steps (120 rows, ~0.56 epoch), plain AdamW (8-bit optimizers need a GPU), 16-bit LoRA.
-    t4    16 GB GPU (Colab T4): 4-bit QLoRA, batch 8 x 2 accumulation (16 sequences of <=512 tokens
-          per step), 1 epoch over tens of thousands of records, adamw_8bit.
-    24gb  24 GB+ GPU (L4/A10/3090/4090/A100/H100): 4-bit QLoRA, batch 16 x 1 of <=1024 tokens.
     auto  cpu without CUDA; t4 under 20 GB of GPU memory; 24gb at 20 GB or more.
+
+How a step's sequences become tensors (`batching`, productqa.train.make_trainer; bench/train_bench.py):
+    grouped       (cpu) padded batches of similar lengths: on the demo data 3% of the computed tokens are
+                  padding (23-25% in random batches), and on CPU nothing measured was faster.
+    padding_free  the batch's conversations end to end in one row, position ids restarting at each one:
+                  no pad token, and the mask transformers builds from the position ids keeps conversations
+                  apart. The same conversations per step as padded batches: the same loss and curve. On
+                  CPU, SDPA computes the row's whole masked square, so it is slower than grouped (README,
+                  training speed); on CUDA, varlen attention computes only each conversation's own square.
+    padded        padded batches in random order.
+    packed        TRL's best-fit packing: conversations fill rows of max_seq_length, so a step holds
+                  more conversations than batch_size (another recipe: the loss curve is not comparable).
+    auto          (GPU presets) Unsloth chooses: padding-free with its varlen kernels, or padded
+                  length-grouped batches where its measurements say that is faster.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 from productqa.errors import UserError
+from productqa.paths import CONFIGS
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
-    batch_size: int
-    grad_accum: int
-    max_seq_length: int
-    optim: str
-    max_steps: int  # -1: train for `epochs` instead
-    epochs: float
-    lr: float
-    load_in_4bit: bool
-    eval_steps: int
-    save_steps: int
-    logging_steps: int
-    warmup_steps: int
-    gradient_checkpointing: bool  # recompute activations: less memory, ~30% more time
+    batch_size: int = field(metadata={"help": "sequences per device per step"})
+    grad_accum: int = field(metadata={"help": "gradient accumulation steps"})
+    max_seq_length: int = field(metadata={"help": "tokens per sequence (longer ones are cut)"})
+    optim: str = field(metadata={"help": "adamw_8bit (GPU), adamw_torch, ..."})
+    max_steps: int = field(metadata={"help": "optimizer steps (-1: use --epochs)"})
+    epochs: float = field(metadata={"help": "epochs when --max-steps is -1"})
+    lr: float = field(metadata={"help": "peak learning rate (linear decay)"})
+    load_in_4bit: bool = field(metadata={"help": "4-bit QLoRA (CUDA only; ignored on CPU)"})
+    eval_steps: int = field(metadata={"help": "evaluate on val every N steps"})
+    save_steps: int = field(metadata={"help": "checkpoint every N steps"})
+    logging_steps: int = field(metadata={"help": "log every N steps"})
+    warmup_steps: int = field(metadata={"help": "linear warm-up steps"})
+    gradient_checkpointing: bool = field(metadata={"help": "recompute activations in the backward pass: less memory, ~30%% more time"})
+    batching: str = field(metadata={"help": "how a step's conversations become tensors: %s (README, training speed)"
+                                            % ", ".join(("grouped", "padding_free", "padded", "packed", "auto"))})
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-PRESETS = {
-    "cpu": Preset("cpu", batch_size=4, grad_accum=1, max_seq_length=512, optim="adamw_torch", max_steps=60,
-                  epochs=1, lr=2e-4, load_in_4bit=False, eval_steps=30, save_steps=30, logging_steps=1,
-                  warmup_steps=3, gradient_checkpointing=False),
-    "t4": Preset("t4", batch_size=8, grad_accum=2, max_seq_length=512, optim="adamw_8bit", max_steps=-1,
-                 epochs=1, lr=2e-4, load_in_4bit=True, eval_steps=200, save_steps=200, logging_steps=10,
-                 warmup_steps=20, gradient_checkpointing=True),
-    "24gb": Preset("24gb", batch_size=16, grad_accum=1, max_seq_length=1024, optim="adamw_8bit", max_steps=-1,
-                   epochs=1, lr=2e-4, load_in_4bit=True, eval_steps=200, save_steps=200, logging_steps=10,
-                   warmup_steps=20, gradient_checkpointing=True),
-}
-CHOICES = ("auto", *PRESETS)
+OVERRIDABLE = tuple(f.name for f in fields(Preset) if f.name != "name")
+
+
+def read_preset(path: Path) -> Preset:
+    """A preset file of configs/: its `preset` name and every Preset field."""
+    data = read_config(path)
+    missing = [key for key in OVERRIDABLE if key not in data]
+    if missing or "preset" not in data:
+        raise UserError(f"{path} is not a complete preset: it lacks {', '.join(missing or ['preset'])}")
+    return Preset(name=data["preset"], **{key: data[key] for key in OVERRIDABLE})
+
+
+def read_config(path: Path) -> dict:
+    """A --config YAML file as a dict of 02_train keys; one sentence for a missing or malformed file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UserError(f"cannot read the config file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML ({str(err).splitlines()[0]}): fix it or drop --config") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must be a YAML mapping of 02_train keys (batch_size: 4, ...)")
+    return data
+
+
+PRESETS = {preset.name: preset for preset in map(read_preset, sorted(CONFIGS.glob("*.yaml")))}
+CHOICES = ("auto", *sorted(PRESETS, key=lambda name: PRESETS[name].batch_size * PRESETS[name].max_seq_length))
+BATCHINGS = ("padding_free", "grouped", "padded", "packed", "auto")
 BIG_GPU_GB = 20
 
 
@@ -74,6 +106,8 @@ def choose(name: str, overrides: dict | None = None) -> tuple[Preset, str]:
     else:
         raise UserError(f"unknown preset {name!r}: choose one of {', '.join(CHOICES)}")
     given = {k: v for k, v in (overrides or {}).items() if v is not None and k in Preset.__dataclass_fields__}
+    if given.get("batching", "auto") not in BATCHINGS:
+        raise UserError(f"unknown batching {given['batching']!r}: choose one of {', '.join(BATCHINGS)}")
     preset = replace(PRESETS[name], **given)
     if given:
         why += " with " + ", ".join(f"{k}={v}" for k, v in given.items())

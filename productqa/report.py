@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from productqa.files import atomic_open, read_json
+from productqa.files import atomic_open, read_json, read_jsonl
+from productqa.lossplot import loss_points, plot_loss
 from productqa.metrics import METRICS
 
 SMALL_N = 30  # below this the percentile bootstrap understates the uncertainty
@@ -206,44 +207,15 @@ def _interval_plain(bounds) -> str:
 
 
 def read_trainer_log(path: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(step, training loss) and (step, eval loss) points from a trainer_log.jsonl (Trainer log lines)."""
-    train, val = [], []
-    if not Path(path).is_file():
-        return train, val
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        step = entry.get("step", entry.get("global_step"))
-        if step is None:
-            continue
-        if isinstance(entry.get("loss"), (int, float)):
-            train.append((step, entry["loss"]))
-        if isinstance(entry.get("eval_loss"), (int, float)):
-            val.append((step, entry["eval_loss"]))
-    return train, val
-
-
-def plot_loss(train, val, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    if train:
-        ax.plot(*zip(*train), label="train")
-    if val:
-        ax.plot(*zip(*val), marker="o", label="validation")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    """(step, training loss) and (step, eval loss) points from a trainer_log.jsonl; unreadable lines skipped."""
+    entries = []
+    if Path(path).is_file():
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+    return loss_points(e for e in entries if isinstance(e, dict))
 
 
 def loss_section(eval_dir: Path, run_dir: Path | None) -> str:
@@ -326,8 +298,7 @@ def write_report(eval_dir: Path, run_dir: Path | None = None, examples: int = 2)
     """Render eval_dir/report.md from eval_dir/metrics.json and eval_dir/samples.jsonl."""
     eval_dir = Path(eval_dir)
     result = read_json(eval_dir / "metrics.json")
-    with open(eval_dir / "samples.jsonl", encoding="utf-8") as handle:
-        samples = [json.loads(line) for line in handle if line.strip()]
+    samples = read_jsonl(eval_dir / "samples.jsonl")
     text = render(result, samples, loss_section(eval_dir, run_dir), examples)
     with atomic_open(eval_dir / "report.md") as handle:
         handle.write(text)

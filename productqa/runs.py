@@ -21,14 +21,18 @@ META = "meta.json"
 LATEST = "latest"
 
 
-def point_latest(folder: Path) -> None:
-    """Make <parent>/latest a relative symlink to `folder`, replacing the old one atomically."""
+def point_latest(folder: Path, home: Path | None = None) -> None:
+    """Make <home>/latest (home: `folder`'s parent by default) a symlink to `folder`, replacing the old one
+    atomically: relative when `folder` is in `home`, else absolute (an --out elsewhere is still found)."""
     folder = Path(folder)
-    link = folder.parent / LATEST
-    tmp = folder.parent / f".{LATEST}.tmp-{os.getpid()}"
+    home = Path(home) if home is not None else folder.parent
+    home.mkdir(parents=True, exist_ok=True)
+    target = folder.name if folder.resolve().parent == home.resolve() else str(folder.resolve())
+    link = home / LATEST
+    tmp = home / f".{LATEST}.tmp-{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
-    tmp.symlink_to(folder.name, target_is_directory=True)
+    tmp.symlink_to(target, target_is_directory=True)
     os.replace(tmp, link)
 
 

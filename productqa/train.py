@@ -13,7 +13,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,8 @@ from productqa import presets
 from productqa.chat_format import template_name, to_messages
 from productqa.errors import UserError
 from productqa.files import atomic_open, read_jsonl, write_json
-from productqa.paths import PROCESSED, PROMPTS, RUNS
+from productqa.interrupt import CtrlC
+from productqa.lossplot import loss_points, plot_loss
 from productqa.runs import ADAPTER, META, point_latest
 from productqa.tokens import apply_repair, plan_repair
 
@@ -221,31 +221,25 @@ def _callbacks():
         """First Ctrl-C: finish the step, save a checkpoint, stop. A second Ctrl-C stops at once."""
 
         def __init__(self, stop_at_step: int | None):
-            self.stop_at_step, self.requested, self.previous = stop_at_step, False, None
+            self.stop_at_step = stop_at_step
+            self.ctrl_c = CtrlC("Ctrl-C: saving a checkpoint after this step (press again to quit without saving)")
+
+        @property
+        def requested(self) -> bool:
+            return self.ctrl_c.requested
 
         def on_train_begin(self, args, state, control, **kwargs):
-            try:
-                self.previous = signal.signal(signal.SIGINT, self._handler)
-            except ValueError:  # not the main thread
-                self.previous = None
-
-        def _handler(self, signum, frame):
-            if self.requested:
-                raise KeyboardInterrupt
-            self.requested = True
-            print("\nCtrl-C: saving a checkpoint after this step (press again to quit without saving)",
-                  file=sys.stderr, flush=True)
+            self.ctrl_c.start()
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.stop_at_step is not None and state.global_step >= self.stop_at_step:
-                self.requested = True
+                self.ctrl_c.requested = True
             if self.requested:
                 control.should_save = True
                 control.should_training_stop = True
 
         def on_train_end(self, args, state, control, **kwargs):
-            if self.previous is not None:
-                signal.signal(signal.SIGINT, self.previous)
+            self.ctrl_c.stop()
 
     return Progress, Stop
 
@@ -254,9 +248,42 @@ def _callbacks():
 # the trainer
 
 
+# Preset.batching -> the training sampler: grouping rows by length only pays where rows are padded; the
+# others draw random batches (a batch of only long or only short rows would make the loss jumpy).
+SAMPLERS = {"padding_free": "random", "grouped": "group_by_length", "padded": "random", "packed": "random",
+            "auto": "group_by_length"}
+
+
+def batching_flags(batching: str) -> dict:
+    """SFTConfig's packing / padding_free for Preset.batching; "auto" leaves padding_free to Unsloth."""
+    if batching == "auto":
+        return {"packing": False}
+    return {"packing": batching == "packed", "padding_free": batching == "padding_free"}
+
+
+def use_padding_free_batches(trainer, pad_token_id: int) -> None:
+    """Train on TRL's padding-free batches where Unsloth's CPU backend switched them off.
+
+    Unsloth's CPU backend turns padding_free and packing off, on the grounds that SDPA would attend
+    across the conversations of a flattened row. In transformers 5.x that happens only where a KV cache
+    is made: without one and without an attention mask (TRL's loss passes use_cache=False),
+    create_causal_mask reads the restarting position ids as packed sequences and gives sdpa/eager a
+    block-diagonal causal mask (tests/test_train.py checks the loss against the conversations run one by
+    one, and that the check catches a leak).
+    TRL's collator concatenates the rows that the sampler batched, their labels (answer-only, built per
+    row) included, and masks the label at each restart. TRL refuses padding_free with a max_length, so
+    the rows are built (and truncated) as for padded batches and only the collator is swapped; it serves
+    evaluation too, as TRL's own padding_free does.
+    """
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    trainer.data_collator = DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=True)
+
+
 def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path, seed: int, template: str | None,
                  callbacks=(), tensorboard_dir: Path | None = None):
-    """TRL SFTTrainer on rendered texts, loss on the answers only (Unsloth's train_on_responses_only)."""
+    """TRL SFTTrainer on rendered texts, loss on the answers only (Unsloth's train_on_responses_only),
+    batches as preset.batching says (presets module docstring)."""
     import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -264,19 +291,22 @@ def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
+    flags = batching_flags(preset.batching)
     config = SFTConfig(
         output_dir=str(out_dir), seed=seed, data_seed=seed,
         per_device_train_batch_size=preset.batch_size, per_device_eval_batch_size=preset.batch_size,
         gradient_accumulation_steps=preset.grad_accum, max_steps=preset.max_steps,
         num_train_epochs=preset.epochs, learning_rate=preset.lr, warmup_steps=preset.warmup_steps,
         lr_scheduler_type="linear", weight_decay=0.01, optim=preset.optim,
-        max_length=preset.max_seq_length, dataset_text_field="text", packing=False, dataset_num_proc=None,
-        train_sampling_strategy="group_by_length",  # batches of similar lengths: little padding
+        max_length=preset.max_seq_length, dataset_text_field="text", dataset_num_proc=None,
+        train_sampling_strategy=SAMPLERS[preset.batching], eval_packing=False,
         eval_strategy="steps", eval_steps=preset.eval_steps, save_strategy="steps", save_steps=preset.save_steps,
         save_total_limit=2, logging_steps=preset.logging_steps, logging_first_step=True,
         report_to="none", disable_tqdm=True,
-        **({"bf16": bf16, "fp16": not bf16} if cuda else {}),
+        **({"bf16": bf16, "fp16": not bf16, **flags} if cuda else {}),
     )
+    if not cuda:  # Unsloth's CPU backend turns packing off in SFTConfig (use_padding_free_batches says why)
+        config.packing = flags["packing"]
     callbacks = list(callbacks)
     if tensorboard_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
@@ -292,12 +322,15 @@ def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path
         trainer.remove_callback(default)
     instruction, response = RESPONSE_PARTS.get(template, (None, None))
     try:
-        return train_on_responses_only(trainer, instruction_part=instruction, response_part=response)
+        trainer = train_on_responses_only(trainer, instruction_part=instruction, response_part=response)
     except ValueError as err:
         if "masked all" not in str(err):
             raise
         raise UserError(f"at --max-seq-length {preset.max_seq_length} most prompts are cut before their answer "
                         f"starts: raise --max-seq-length") from None
+    if preset.batching == "padding_free" and not cuda:
+        use_padding_free_batches(trainer, tokenizer.pad_token_id)
+    return trainer
 
 
 # ------------------------------------------------------------------------------------------------
@@ -313,29 +346,6 @@ def peak_memory_mb() -> dict:
     return figures
 
 
-def plot_loss(log_history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
-    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    if train:
-        ax.plot(*zip(*train), label="train loss")
-    if evals:
-        ax.plot(*zip(*evals), "o-", label="eval loss (val)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_open(path, "wb") as handle:
-        fig.savefig(handle, format="png")
-    plt.close(fig)
-
-
 def write_log(log_history: list[dict], path: Path) -> None:
     with atomic_open(path) as handle:
         for entry in log_history:
@@ -346,11 +356,33 @@ def write_log(log_history: list[dict], path: Path) -> None:
 # the stage
 
 
-def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | None = None, preset: str = "auto",
-          runs_dir: Path = RUNS, resume: bool = False, seed: int = 3407, lora_r: int = 16, lora_alpha: int = 16,
-          lora_dropout: float = 0.0, system_prompt_file: Path = PROMPTS / "system.txt", progress: bool = True,
-          stop_at_step: int | None = None, **overrides) -> Path:
-    """Train a LoRA adapter; returns the finished run folder. `overrides` are Preset fields (None = preset's).
+# What a --resume may change: how steps are computed and logged, not what is learnt from or optimized
+# (model, data, LoRA shape, seed, optimizer, learning rate and schedule continue from the checkpoint).
+RESUMABLE = ("batch_size", "grad_accum", "max_seq_length", "gradient_checkpointing", "batching", "max_steps",
+             "epochs", "eval_steps", "save_steps", "logging_steps")
+
+
+def resume_args(saved: dict, given: dict) -> tuple[dict, dict]:
+    """The interrupted run's arguments with the flags given again that may change (RESUMABLE); raises
+    UserError naming a given flag that would change what cannot. A flag counts as given when it is set
+    and differs from its default (a value left at its default keeps the saved one)."""
+    from productqa.train_args import defaults
+
+    default = defaults()
+    given = {k: v for k, v in given.items()
+             if v is not None and k != "run_name" and str(v) not in (str(default.get(k)), str(saved.get(k)))}
+    fixed = [k for k in given if k not in RESUMABLE]
+    if fixed:
+        flags = ", ".join("--" + k.replace("_", "-") for k in fixed)
+        raise UserError(f"{flags} cannot change on --resume (the checkpoint's model, data, optimizer and schedule "
+                        f"continue); drop {'it' if len(fixed) == 1 else 'them'}, or start a new run. "
+                        f"These may change: {', '.join('--' + k.replace('_', '-') for k in RESUMABLE)}")
+    return {**saved, **given}, given
+
+
+def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> Path:
+    """Train a LoRA adapter; returns the finished run folder. `kwargs` are productqa.train_args keys (the
+    run's: model, data, ...; a preset's: batch_size, ...; None or absent = the default / the preset's).
 
     stop_at_step acts like a Ctrl-C after that step (a checkpoint is saved, Interrupted is raised).
     """
@@ -358,21 +390,25 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
 
     from productqa.meta import jsonable, write_meta
     from productqa.prompts import read_system_prompt
+    from productqa.train_args import check_keys, defaults
 
-    runs_dir = Path(runs_dir)
-    given = dict(model=model, data=str(data), run_name=run_name, preset=preset, seed=seed, lora_r=lora_r,
-                 lora_alpha=lora_alpha, lora_dropout=lora_dropout, system_prompt_file=str(system_prompt_file),
-                 **overrides)
+    check_keys(kwargs, "train()")
+    given = {**defaults(), **{k: v for k, v in kwargs.items() if v is not None}}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
+    runs_dir, run_name, resume = Path(given.pop("runs_dir")), given["run_name"], given.pop("resume")
     # -- where the run lives; --resume takes its arguments from the interrupted run ------------------
     if resume:
         partial = find_resumable(runs_dir, run_name)
         saved = json.loads((partial / ARGS_FILE).read_text(encoding="utf-8"))
-        args = {**saved["given"]}
+        args, changed = resume_args(saved["given"], given)
         name = saved["run_name"]
         checkpoint = last_checkpoint(partial)
-        print(f"resuming {name} from {checkpoint.name}", file=sys.stderr)
+        print(f"resuming {name} from {checkpoint.name}"
+              + "".join(f", {key} {saved['given'].get(key)} -> {value}" for key, value in changed.items()), file=sys.stderr)
+        saved["resume_changes"] = saved.get("resume_changes", []) + [{"at": checkpoint.name, **changed}]
+        write_json(partial / ARGS_FILE, {**saved, "given": jsonable(args)})  # a second --resume keeps them
     else:
-        name = run_name or default_run_name(model)
+        name = run_name or default_run_name(given["model"])
         partial, checkpoint = partial_dir(runs_dir, name), None
         if (runs_dir / name).exists():
             raise UserError(f"run {runs_dir / name} already exists: pick another --run-name or delete it")
@@ -385,7 +421,7 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
 
     # -- data ----------------------------------------------------------------------------------------
     train_rows, val_rows = load_splits(Path(args["data"]))
-    system_prompt = read_system_prompt(Path(args["system_prompt_file"]))
+    system_prompt = read_system_prompt(Path(args["system_prompt"]))
 
     # -- model ---------------------------------------------------------------------------------------
     net, tokenizer, resolved, template, stop, repair = load_model(
@@ -414,8 +450,8 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
     seconds = time.perf_counter() - started
     state = trainer.state
     if stop_cb.requested and state.global_step < state.max_steps:
-        saved = last_checkpoint(partial)
-        message = (f"stopped at step {state.global_step}/{state.max_steps}; checkpoint {saved} saved: "
+        kept = last_checkpoint(partial)
+        message = (f"stopped at step {state.global_step}/{state.max_steps}; checkpoint {kept} saved: "
                    f"continue with `python scripts/02_train.py --resume --run-name {name}`")
         print(message, file=sys.stderr)
         raise Interrupted(message)
@@ -431,7 +467,7 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
         net.generation_config.save_pretrained(adapter)
     history = state.log_history
     write_log(history, partial / "trainer_log.jsonl")
-    plot_loss(history, partial / "loss.png")
+    plot_loss(*loss_points(history), partial / "loss.png")
     losses = [e["loss"] for e in history if "loss" in e]
     tps = progress_cb.tokens_per_second()
     session_steps = state.global_step - (int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
@@ -441,7 +477,8 @@ def train(model: str = "gemma-3-270m", data: Path = PROCESSED, run_name: str | N
                "last_loss": losses[-1] if losses else None, "train_loss": result.training_loss,
                "eval_loss": final_eval.get("eval_loss"), "epochs": round(state.epoch or 0, 3), **peak_memory_mb(),
                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-               "world_size": trainer.args.world_size, "resumed_from": checkpoint.name if checkpoint else None}
+               "world_size": trainer.args.world_size, "resumed_from": checkpoint.name if checkpoint else None,
+               "resume_changes": saved.get("resume_changes", []) if resume else []}
     write_meta(partial / META, "train", args, run_name=name, base_model=args["model"], base_model_path=resolved,
                chat_template=template, stop_token=stop, token_repair=repair, system_prompt=system_prompt,
                max_seq_length=chosen.max_seq_length, preset=chosen.as_dict(), preset_choice=why,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from productqa import history
-from productqa.chat import LABELS, ChatSession, Command, format_sources, parse_command, resolve_model_file
+from productqa.chat import LABELS, ChatSession, Command, format_sources, parse_command
+from productqa.served import open_llama, resolve_served
 from productqa.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def chat_export(tmp_path_factory, tiny_model_dir, base_gguf):
 
 @pytest.fixture(scope="session")
 def chat_gguf(chat_export):
-    return resolve_model_file(chat_export)
+    return resolve_served(chat_export).model
 
 
 @pytest.fixture(scope="session")
@@ -135,15 +136,15 @@ def test_history_cuts_a_question_too_long_on_its_own():
 def test_model_file_choice(tmp_path):
     for name, size in (("m.F16.gguf", 300), ("m.Q8_0.gguf", 200), ("m.Q4_K_M.gguf", 100)):
         (tmp_path / name).write_bytes(b"GGUF" + b"\0" * size)
-    assert resolve_model_file(tmp_path).name == "m.Q4_K_M.gguf"  # no export.json: the smallest
+    assert resolve_served(tmp_path).model.name == "m.Q4_K_M.gguf"  # no export.json: the smallest
     (tmp_path / "export.json").write_text(json.dumps({"default_quant": "q8_0"}))
-    assert resolve_model_file(tmp_path).name == "m.Q8_0.gguf"
+    assert resolve_served(tmp_path).model.name == "m.Q8_0.gguf"
     (tmp_path / "export.json").write_text(json.dumps({"default_quant": "q8_0", "default_file": "m.F16.gguf"}))
-    assert resolve_model_file(tmp_path).name == "m.F16.gguf"
-    assert resolve_model_file(tmp_path / "m.Q8_0.gguf").name == "m.Q8_0.gguf"
+    assert resolve_served(tmp_path).model.name == "m.F16.gguf"
+    assert resolve_served(tmp_path / "m.Q8_0.gguf").model.name == "m.Q8_0.gguf"
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no .gguf"):
-        resolve_model_file(tmp_path / "empty")
+        resolve_served(tmp_path / "empty")
 
 
 def test_catalog_ranks_the_asked_title_first(catalog_path, sample_titles):
@@ -254,16 +255,14 @@ def test_a_product_not_in_the_catalog_is_refused_without_the_model(catalog_path)
 # Clear sentences instead of crashes
 
 def test_bad_model_files_give_one_sentence(tmp_path, base_gguf):
-    from productqa.chat import load_model
-
     with pytest.raises(UserError, match="does not exist"):
-        load_model(tmp_path / "missing.gguf")
+        open_llama(tmp_path / "missing.gguf")
     (tmp_path / "junk.gguf").write_bytes(b"not a model at all")
     with pytest.raises(UserError, match="not a GGUF file"):
-        load_model(tmp_path / "junk.gguf")
+        open_llama(tmp_path / "junk.gguf")
     (tmp_path / "cut.gguf").write_bytes(base_gguf.read_bytes()[:100_000])
     with pytest.raises(UserError, match="could not load"):
-        load_model(tmp_path / "cut.gguf", n_ctx=256)
+        open_llama(tmp_path / "cut.gguf", n_ctx=256)
     result = chat("--model", base_gguf, "-p", "hello", "--ctx", 256)
     assert result.returncode == 2 and "has no chat template" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -276,9 +275,7 @@ def test_session_trims_history_to_the_context_window(chat_gguf, catalog_path):
     import io
 
     from productqa.catalog import Catalog
-    from productqa.chat import load_model
-
-    llm = load_model(chat_gguf, n_ctx=256, threads=1)
+    llm = open_llama(chat_gguf, n_ctx=256, threads=1)
     out = io.StringIO()
     session = ChatSession(llm, Catalog(catalog_path), system="You are terse.", temperature=0,
                           max_tokens=40, out=out, grounded=False)
@@ -332,9 +329,9 @@ def test_questions_from_a_pipe(chat_export, catalog_path, tmp_path):
 
 def test_the_shared_prompt_start_is_read_once_and_reused(chat_gguf, catalog_path, sample_titles):
     from productqa.catalog import Catalog
-    from productqa.chat import TemplateCounter, load_model, warm_prefix
+    from productqa.chat import TemplateCounter, warm_prefix
 
-    llm = load_model(chat_gguf, n_ctx=1024, threads=1)
+    llm = open_llama(chat_gguf, n_ctx=1024, threads=1)
     count = TemplateCounter(llm)
     system = "You answer from catalog records."
     shared = warm_prefix(llm, count, system)
@@ -386,16 +383,16 @@ def test_compare_from_a_pipe_and_without_a_base_model(chat_export, catalog_path,
 
 
 def test_compare_defaults_to_the_bundled_base_for_exports_trained_from_it(tmp_path):
-    from productqa.chat import base_model_file
     from productqa.gguf import bundled_gguf
+    from productqa.served import base_model_file
 
     model = tmp_path / "x.q8_0.gguf"
     (tmp_path / "export.json").write_text(json.dumps({"base_model": "gemma-3-270m"}))
-    assert base_model_file(model) == bundled_gguf()
-    assert base_model_file(model, tmp_path / "mine.gguf") == tmp_path / "mine.gguf"
+    assert base_model_file(resolve_served(model)) == bundled_gguf()
+    assert base_model_file(resolve_served(model), tmp_path / "mine.gguf") == tmp_path / "mine.gguf"
     (tmp_path / "export.json").write_text(json.dumps({"base_model": "/models/qwen"}))
     with pytest.raises(UserError, match="pass --base-model"):
-        base_model_file(model)
+        base_model_file(resolve_served(model))
 
 
 def test_repl_in_a_terminal(chat_export, catalog_path, sample_titles):

@@ -46,8 +46,9 @@ def test_renderer_subset():
 
 
 def test_modelfile_text():
-    text = modelfile_text("m.q8_0.gguf", "gemma3", "Be helpful.", num_ctx=512)
+    text = modelfile_text("m.q8_0.gguf", "gemma3", "Be helpful.", num_ctx=512, why="Ollama gets one merged file.")
     assert "FROM ./m.q8_0.gguf" in text.splitlines() and "--print-prompt" in text  # how to ground answers in Ollama
+    assert "# Ollama gets one merged file." in text.splitlines()
     assert f'TEMPLATE """{GEMMA3_TEMPLATE}"""' in text
     assert 'PARAMETER stop "<end_of_turn>"' in text and "PARAMETER num_ctx 512" in text
     assert 'SYSTEM """Be helpful."""' in text

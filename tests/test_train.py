@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_tiny_model_trains_and_saves_a_run(tiny_model_dir, prepared_sample, tmp_
 
     runs = tmp_path / "runs"
     run = train(model=str(tiny_model_dir), data=small_data(prepared_sample, tmp_path), run_name="tiny",
-                runs_dir=runs, max_steps=3, system_prompt_file=tmp_path / "system.txt", **TINY)
+                runs_dir=runs, max_steps=3, system_prompt=tmp_path / "system.txt", **TINY)
     assert run == runs / "tiny" and (runs / "latest").resolve() == run.resolve()
     assert not list(runs.glob(".*partial"))  # renamed into place, nothing half-written left behind
     assert (run / "adapter" / "adapter_model.safetensors").is_file()
@@ -52,14 +53,19 @@ def test_resume_reaches_the_same_final_step(tiny_model_dir, prepared_sample, tmp
     runs, data = tmp_path / "runs", small_data(prepared_sample, tmp_path)
     with pytest.raises(Interrupted):  # what Ctrl-C does: finish the step, save a checkpoint, stop
         train(model=str(tiny_model_dir), data=data, run_name="r", runs_dir=runs, max_steps=4, stop_at_step=2,
-              system_prompt_file=tmp_path / "system.txt", **TINY)
+              system_prompt=tmp_path / "system.txt", **TINY)
     assert (runs / ".r.partial" / "checkpoints" / "checkpoint-2").is_dir() and not (runs / "r").exists()
     with pytest.raises(UserError, match="--resume"):  # the same name again without --resume
         train(model=str(tiny_model_dir), data=data, run_name="r", runs_dir=runs, max_steps=4,
-              system_prompt_file=tmp_path / "system.txt", **TINY)
-    run = train(runs_dir=runs, resume=True, progress=False)  # arguments come from the interrupted run
+              system_prompt=tmp_path / "system.txt", **TINY)
+    with pytest.raises(UserError, match="--lora-r, --lr cannot change on --resume"):  # the optimizer continues
+        train(runs_dir=runs, resume=True, progress=False, lr=5e-4, lora_r=8)
+    # arguments come from the interrupted run; a flag that may change is honoured and recorded
+    run = train(runs_dir=runs, resume=True, progress=False, max_steps=5, batch_size=TINY["batch_size"])
     meta = json.loads((run / "meta.json").read_text())
-    assert run.name == "r" and meta["figures"]["steps"] == 4 and meta["figures"]["resumed_from"] == "checkpoint-2"
+    assert run.name == "r" and meta["figures"]["steps"] == 5 and meta["figures"]["resumed_from"] == "checkpoint-2"
+    assert meta["figures"]["resume_changes"] == [{"at": "checkpoint-2", "max_steps": 5}]  # batch_size: unchanged
+    assert meta["args"]["max_steps"] == 5 and meta["preset"]["max_steps"] == 5
 
 
 def test_answer_only_loss_masks_the_prompt(tiny_model_dir, prepared_sample, tmp_path):
@@ -82,6 +88,67 @@ def test_answer_only_loss_masks_the_prompt(tiny_model_dir, prepared_sample, tmp_
     assert labels[-1] == tokenizer.convert_tokens_to_ids("<end_of_turn>") == tokenizer.eos_token_id
 
 
+def _conversations(batch) -> list[tuple[list, list]]:
+    """A batch -> each conversation's (input_ids, labels): padded rows cut at their length, or one
+    padding-free row split where the positions restart."""
+    if "attention_mask" in batch:
+        return [(ids[:n], labels[:n]) for ids, labels, n in
+                zip(batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].sum(1).tolist())]
+    ids, labels, positions = (batch[key][0].tolist() for key in ("input_ids", "labels", "position_ids"))
+    starts = [i for i, p in enumerate(positions) if p == 0] + [len(ids)]
+    return [(ids[a:b], labels[a:b]) for a, b in zip(starts, starts[1:])]
+
+
+@pytest.mark.parametrize("batching", ["grouped", "padding_free", "packed"])
+def test_answer_only_loss_is_exact_under_each_batching(tiny_model_dir, prepared_sample, tmp_path, batching):
+    """A step trains on exactly the answer tokens, with the loss of its conversations run one by one.
+
+    For one padding-free row, the same row with positions that do not restart (attention crossing
+    conversations) must give another loss: the comparison catches a leak between conversations.
+    """
+    import torch
+
+    from productqa.chat_format import answer_of
+    from productqa.files import read_jsonl
+    from productqa.train import load_model, make_trainer, render
+
+    model, tokenizer, _, template, stop, _ = load_model(str(tiny_model_dir), 512, False, 4, 8, 0.0, 0,
+                                                        progress=False, gradient_checkpointing=False)
+    rows = read_jsonl(prepared_sample / "train.jsonl")[:4]
+    texts = render(rows, tokenizer, "Answer.")
+    preset, _ = choose("cpu", {"max_seq_length": 512, "batch_size": 4, "batching": batching})
+    trainer = make_trainer(model, tokenizer, texts, texts[:1], preset, tmp_path / "out", 0, template)
+    batch = next(iter(trainer.get_train_dataloader()))
+    flattened = batching != "grouped"
+    assert ("attention_mask" not in batch and batch["input_ids"].shape[0] == 1) == flattened
+    conversations = _conversations(batch)
+    assert len(conversations) == 4  # every conversation of the step (one padding-free row: 4 restarts)
+
+    # the labels: exactly each conversation's answer and its end-of-turn, nothing of the prompt
+    by_ids = {tuple(tokenizer(text)["input_ids"]): row for text, row in zip(texts, rows)}
+    for ids, labels in conversations:
+        kept = [t for t, label in zip(ids, labels) if label != -100]
+        assert tokenizer.decode(kept) == answer_of(by_ids[tuple(ids)]) + stop
+        assert labels[0] == -100 and ids[-len(kept):] == kept  # the answer is the conversation's tail
+
+    # the loss: the mean over the same answer tokens, each conversation forward on its own
+    model.double()  # float64: the batching is under test, not bf16 rounding (one by one vs batched: ~1e-7)
+    with torch.no_grad():
+        step_loss = trainer.compute_loss(model, dict(batch)).item()
+        total, count = 0.0, 0
+        for ids, labels in conversations:
+            single = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+                      "position_ids": torch.arange(len(ids))[None]}
+            n = sum(label != -100 for label in labels[1:])
+            total += trainer.compute_loss(model, single).item() * n
+            count += n
+        if flattened:
+            leaking = dict(batch, position_ids=torch.arange(batch["input_ids"].shape[1])[None])
+            leak_loss = trainer.compute_loss(model, leaking).item()
+            assert abs(leak_loss - step_loss) > 100 * 1e-6 * step_loss  # far outside the tolerance below (~5e-4)
+    assert step_loss == pytest.approx(total / count, rel=1e-6)
+
+
 def test_bad_input_is_one_sentence(tmp_path, prepared_sample, monkeypatch):
     from productqa.train import load_splits, train
 
@@ -93,6 +160,8 @@ def test_bad_input_is_one_sentence(tmp_path, prepared_sample, monkeypatch):
         load_splits(tmp_path)
     with pytest.raises(UserError, match="unknown preset"):
         choose("a100")
+    with pytest.raises(UserError, match="unknown batching"):
+        choose("cpu", {"batching": "sorted"})
     with pytest.raises(UserError, match="no checkpoint"):
         train(runs_dir=tmp_path / "runs", resume=True)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read at import time too: set the constant, or it waits on the network
@@ -116,6 +185,35 @@ def test_presets_and_overrides():
     assert preset.max_steps == 7 and preset.lr == PRESETS["cpu"].lr and "max_steps=7" in why
     assert PRESETS["t4"].optim == "adamw_8bit" and PRESETS["t4"].load_in_4bit
     assert choose("auto")[0].name in PRESETS
+
+
+def test_presets_are_the_config_files_and_flags_are_declared_once(tmp_path):
+    """configs/<preset>.yaml is the preset; --config sets any key; a flag on the command line wins."""
+    from productqa.paths import CONFIGS
+    from productqa.presets import Preset, read_preset
+    from productqa.train_args import KEYS, parse_train_args
+
+    assert {p.stem for p in CONFIGS.glob("*.yaml")} == set(PRESETS) == {"cpu", "t4", "24gb"}
+    assert read_preset(CONFIGS / "cpu.yaml") == PRESETS["cpu"] and PRESETS["cpu"].batching == "grouped"
+    assert set(KEYS) >= set(Preset.__dataclass_fields__) - {"name"}
+    plain = parse_train_args([])
+    assert plain["preset"] == "auto" and plain["batch_size"] is None and plain["lora_r"] == 16
+    config = tmp_path / "mine.yaml"
+    config.write_text("preset: t4\nbatch_size: 2\nlr: 1.0e-4\nload_in_4bit: false\ndata: /somewhere\n")
+    args = parse_train_args(["--config", str(config), "--batch-size", "3", "--gradient-checkpointing"])
+    assert (args["preset"], args["batch_size"], args["lr"], args["load_in_4bit"]) == ("t4", 3, 1e-4, False)
+    assert args["gradient_checkpointing"] is True and args["data"] == Path("/somewhere")
+    assert parse_train_args(["--load-in-4bit", "false"])["load_in_4bit"] is False
+    preset, _ = choose(args["preset"], args)
+    assert (preset.batch_size, preset.grad_accum, preset.lr) == (3, PRESETS["t4"].grad_accum, 1e-4)
+    config.write_text("batch_sise: 2\n")
+    with pytest.raises(UserError, match="unknown key 'batch_sise'"):
+        parse_train_args(["--config", str(config)])
+    config.write_text("batch_size: [2\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        parse_train_args(["--config", str(config)])
+    with pytest.raises(UserError, match="cannot read the config file"):
+        parse_train_args(["--config", str(tmp_path / "none.yaml")])
 
 
 def test_script_help_is_instant_and_errors_are_one_line(tmp_path):
