@@ -38,9 +38,10 @@ from pathlib import Path
 
 from productqa import paths  # sets Unsloth's environment
 from productqa.files import write_json
+from productqa.train import TARGET_MODULES
 
 LORA = dict(r=16, lora_alpha=16, lora_dropout=0.0,
-            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+            target_modules=TARGET_MODULES)
 SEED = 3407
 CONFIGS = {  # name -> (stack, batching, label)
     "unsloth-padded": ("unsloth", "padded", "Unsloth padded (random batches)"),
@@ -131,7 +132,8 @@ def run_unsloth(args, name):
     """The 02_train path (productqa.train); writes the rendered texts for the plain workers."""
     from productqa.files import read_jsonl
     from productqa.prompts import read_system_prompt
-    from productqa.train import RESPONSE_PARTS, load_model, make_trainer, render
+    from productqa.families import for_template
+    from productqa.train import load_model, make_trainer, render
 
     preset = bench_preset(args, CONFIGS[name][1])
     model, tokenizer, _, template, stop, repair = load_model(args.model, preset.max_seq_length, preset.load_in_4bit,
@@ -143,7 +145,7 @@ def run_unsloth(args, name):
     kept = [(text, n) for text, n in zip(texts, lengths) if n <= preset.max_seq_length]
     texts = [text for text, _ in kept]
     write_json(args.out / "texts.json", {"texts": texts, "lengths": [n for _, n in kept], "stop": stop,
-                                         "response_part": RESPONSE_PARTS[template][1], "token_repair": repair})
+                                         "response_part": for_template(template).model, "token_repair": repair})
     timing = timing_callback()
     trainer = make_trainer(model, tokenizer, texts, texts[:1], preset, args.out / name, SEED, template,
                            callbacks=[timing])

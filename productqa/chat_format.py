@@ -37,6 +37,31 @@ def to_messages(row: dict, system_prompt: str | None = None, with_answer: bool =
     return messages + [{"role": ROLES[turn["from"]], "content": turn["value"]} for turn in turns]
 
 
+def prompt_text(tokenizer, row: dict, system_prompt: str | None) -> str:
+    """The chat-templated question, ending where the model's answer starts."""
+    return tokenizer.apply_chat_template(to_messages(row, system_prompt, with_answer=False),
+                                         tokenize=False, add_generation_prompt=True)
+
+
+def full_text(tokenizer, row: dict, system_prompt: str | None) -> str:
+    """The chat-templated conversation, answer included: what training renders."""
+    return tokenizer.apply_chat_template(to_messages(row, system_prompt), tokenize=False)
+
+
+def conversation_ids(tokenizer, row: dict, system_prompt: str | None) -> tuple[list[int], int]:
+    """(token ids of the whole conversation, index of the first answer token).
+
+    The answer is everything the model writes after the generation prompt: the reference text and the
+    template's end-of-turn marker, exactly what training on responses only supervises. Evaluation scores
+    it with the Hugging Face model, the export's gate with llama.cpp.
+    """
+    full = tokenizer(full_text(tokenizer, row, system_prompt), add_special_tokens=False)["input_ids"]
+    prompt = tokenizer(prompt_text(tokenizer, row, system_prompt), add_special_tokens=False)["input_ids"]
+    if full[:len(prompt)] != prompt or len(full) <= len(prompt):
+        raise ValueError("the chat template renders the question differently with and without the answer")
+    return full, len(prompt)
+
+
 def answer_of(row: dict) -> str:
     return row["conversations"][-1]["value"]
 

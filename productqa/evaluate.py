@@ -39,7 +39,7 @@ from pathlib import Path
 
 from productqa import grounded
 from productqa import metrics as M
-from productqa.chat_format import answer_of, question_of, to_messages
+from productqa.chat_format import answer_of, conversation_ids, prompt_text, question_of
 from productqa.errors import UserError
 from productqa.families import stop_token_ids
 from productqa.files import iter_jsonl, read_json, write_json, write_jsonl
@@ -133,23 +133,13 @@ def rows_sha256(rows: list[dict]) -> str:
                                      ensure_ascii=False).encode()).hexdigest()
 
 
-def prompt_text(tokenizer, row: dict, system_prompt: str | None) -> str:
-    """The chat-templated question, ending where the model's answer starts."""
-    return tokenizer.apply_chat_template(to_messages(row, system_prompt, with_answer=False),
-                                         tokenize=False, add_generation_prompt=True)
-
-
-def full_text(tokenizer, row: dict, system_prompt: str | None) -> str:
-    return tokenizer.apply_chat_template(to_messages(row, system_prompt), tokenize=False)
-
-
 # ---------------------------------------------------------------------------------------------------
 # generation and loss
 
 def _bar(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from productqa.progress import progress
 
-    return tqdm(total=total, desc=desc, unit="q", disable=not enabled, dynamic_ncols=True)
+    return progress(total=total, desc=desc, unit="q", enabled=enabled)
 
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
@@ -187,22 +177,6 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
             "tokens_per_second": sum(new_tokens) / seconds if seconds else 0.0}
 
 
-def answer_mask(tokenizer, rows: list[dict], system_prompt: str | None) -> list[tuple[list[int], int]]:
-    """(token ids of the whole conversation, index of the first answer token) for each row.
-
-    The answer is everything the model writes after the generation prompt: the reference text and the
-    template's end-of-turn marker, exactly what training on responses only supervises.
-    """
-    pairs = []
-    for row in rows:
-        full = tokenizer(full_text(tokenizer, row, system_prompt), add_special_tokens=False)["input_ids"]
-        prompt = tokenizer(prompt_text(tokenizer, row, system_prompt), add_special_tokens=False)["input_ids"]
-        if full[:len(prompt)] != prompt:
-            raise ValueError("the chat template renders the question differently with and without the answer")
-        pairs.append((full, len(prompt)))
-    return pairs
-
-
 def answer_loss(model, tokenizer, rows: list[dict], system_prompt: str | None, batch_size: int,
                 progress: bool = True, desc: str = "loss") -> dict:
     """Teacher-forced loss of the reference answers, answer tokens only:
@@ -214,7 +188,7 @@ def answer_loss(model, tokenizer, rows: list[dict], system_prompt: str | None, b
     import torch
     import torch.nn.functional as F
 
-    pairs = answer_mask(tokenizer, rows, system_prompt)
+    pairs = [conversation_ids(tokenizer, row, system_prompt) for row in rows]
     pad_id = tokenizer.pad_token_id or 0
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     softcap = getattr(causal_lm.config, "final_logit_softcapping", None)

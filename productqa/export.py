@@ -147,26 +147,22 @@ def encode_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_toke
     """Rows -> {"ids": prompt + answer up to its end-of-turn token (at most `max_tokens` answer tokens),
     "start": first answer index, "ended": whether the end-of-turn token is in}, until `min_tokens`
     answer tokens and `min_rows` rows, or `max_rows` rows (0: no limit), are reached."""
-    from productqa.chat_format import to_messages
-
-    def ids(messages, generation):
-        out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation)
-        return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
+    from productqa.chat_format import conversation_ids
 
     end_ids = set(stop_token_ids(tokenizer))
     encoded, tokens = [], 0
     for row in rows:
         if (tokens >= min_tokens and len(encoded) >= min_rows) or (max_rows and len(encoded) >= max_rows):
             break
-        prompt = ids(to_messages(row, system_prompt, with_answer=False), True)
-        full = ids(to_messages(row, system_prompt), False)
-        if full[:len(prompt)] != prompt or len(full) <= len(prompt):
+        try:
+            full, start = conversation_ids(tokenizer, row, system_prompt)
+        except ValueError:
             continue
-        ends = [i for i in range(len(prompt), len(full)) if full[i] in end_ids]
+        ends = [i for i in range(start, len(full)) if full[i] in end_ids]
         stop = ends[0] + 1 if ends else len(full)  # the template's newline after the end of turn is not scored
-        keep = min(stop, len(prompt) + max_tokens)
-        encoded.append({"ids": full[:keep], "start": len(prompt), "ended": bool(ends) and keep == stop})
-        tokens += keep - len(prompt)
+        keep = min(stop, start + max_tokens)
+        encoded.append({"ids": full[:keep], "start": start, "ended": bool(ends) and keep == stop})
+        tokens += keep - start
     return encoded
 
 

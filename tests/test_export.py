@@ -9,8 +9,8 @@ import pytest
 
 from productqa.errors import UserError
 from productqa.paths import ROOT
+from productqa.train import TARGET_MODULES
 
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 SYSTEM = "You are productqa, a product catalog assistant."
 REPAIR = {"rows": [106], "source": 1, "scale": 1.05}  # <end_of_turn> from <eos>, as tokens.py plans it
 
@@ -23,7 +23,7 @@ def make_run(folder: Path, base_dir: Path, seed: int = 0, lora_std: float = 0.05
     from unsloth.chat_templates import get_chat_template
 
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS))
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=TARGET_MODULES))
     torch.manual_seed(seed)
     with torch.no_grad():  # a non-trivial adapter: B is zero when freshly initialised
         for name, param in model.named_parameters():

@@ -36,8 +36,17 @@ def test_chrf_bounds():
     assert 0 < far < near < 1
 
 
-def test_cosine_rows_hand_computed():
-    assert M.cosine_rows([[1, 0], [0, 2], [0, 0]], [[1, 1], [0, -1], [1, 1]]) == pytest.approx([2 ** -0.5, -1.0, 0.0])
+def test_embedding_cosine_rows_hand_computed():
+    class Embedder:  # fixed vectors: the cosine arithmetic under test, not the model
+        vectors = {"a": [1.0, 0.0], "b": [0.0, 2.0], "z": [0.0, 0.0], "c": [1.0, 1.0], "d": [0.0, -1.0]}
+
+        def encode(self, texts, **kwargs):
+            import numpy as np
+
+            return np.array([self.vectors[t] for t in texts], dtype=np.float32)
+
+    rows = M.embedding_cosine_rows(["a", "b", "z"], ["c", "d", "c"], Embedder())
+    assert rows == pytest.approx([2 ** -0.5, -1.0, 0.0])
 
 
 def test_perplexity_and_lengths_and_deltas():

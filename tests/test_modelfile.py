@@ -2,7 +2,8 @@
 import pytest
 
 from productqa.families import GEMMA3_OLLAMA as GEMMA3_TEMPLATE
-from productqa.modelfile import modelfile_text, ollama_messages, render_go
+from productqa.modelfile import modelfile_text
+from tests.go_template import ollama_messages, render_go
 
 CONVERSATIONS = [
     [{"role": "system", "content": "You are productqa.\nBe brief."},

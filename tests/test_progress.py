@@ -40,3 +40,17 @@ def test_iterating_and_disabled_bars():
     with progress(total=5, enabled=False, file=quiet) as bar:
         bar.update(5)
     assert quiet.getvalue() == ""
+
+
+def test_a_resumed_count_with_figures_in_a_log():
+    """Training resumes at step 4 of 10 and shows its loss: the lines count from 4 and carry the figures."""
+    log, now = io.StringIO(), [0.0]
+    bar = LogProgress(total=10, desc="train", unit="step", file=log, clock=lambda: now[0], initial=4)
+    for _ in range(6):
+        now[0] += 1
+        bar.set_postfix({"loss": "1.250"}, refresh=False)
+        bar.update(1)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("train:  50% 5/10") and lines[-1].startswith("train: 100% 10/10")
+    assert all(line.endswith(", loss=1.250") for line in lines) and "1.00step/s" in lines[-1]  # rate from the resume
