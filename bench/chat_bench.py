@@ -159,7 +159,7 @@ def main():
             paths_, prompt = bench_mode(llm, session, questions, grounded, args.repeats, args.max_tokens)
             overhead = paths_["chat cold"]["total_s"] / paths_["direct"]["total_s"] - 1
             entry[mode] = {"prompt_tokens_median": prompt, "overhead": round(overhead, 4), **paths_}
-            print(f"{served.label[-30:]:<30} {mode:<12} {prompt:6.0f} {paths_['chat']['retrieval_median_ms']:7.1f}ms "
+            print(f"{served.form[-30:]:<30} {mode:<12} {prompt:6.0f} {paths_['chat']['retrieval_median_ms']:7.1f}ms "
                   + " ".join(f"{paths_[p]['ttft_median_s']:14.3f}s" for p in PATHS)
                   + f" {paths_['chat']['decode_tokens_per_s']:7.1f} {overhead:+8.1%}")
         llm.close()
