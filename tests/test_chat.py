@@ -382,6 +382,17 @@ def test_compare_from_a_pipe_and_without_a_base_model(chat_export, catalog_path,
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--base-model" in result.stderr
 
 
+def test_the_chat_prompts_with_the_system_prompt_the_model_was_trained_with(tmp_path):
+    from productqa.prompts import read_system_prompt
+
+    (tmp_path / "m.q8_0.gguf").write_bytes(b"GGUF")
+    assert resolve_served(tmp_path).system_prompt == read_system_prompt()  # no export.json: prompts/system.txt
+    (tmp_path / "export.json").write_text(json.dumps({"system_prompt": "Trained with this.", "chat_template": "qwen3"}))
+    served = resolve_served(tmp_path)
+    assert served.system_prompt == "Trained with this." and served.family.stops == ("<|im_end|>",)
+    assert resolve_served(tmp_path / "m.q8_0.gguf").system_prompt == "Trained with this."  # a file of that export
+
+
 def test_compare_defaults_to_the_bundled_base_for_exports_trained_from_it(tmp_path):
     from productqa.gguf import bundled_gguf
     from productqa.served import base_model_file

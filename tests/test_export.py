@@ -308,3 +308,13 @@ def test_an_out_elsewhere_is_linked_from_the_exports_folder_not_beside_it(tmp_pa
     inside.mkdir()
     point_latest(inside, exports)
     assert (exports / "latest").readlink() == Path("y")  # relative inside: the folder can move as a whole
+
+
+def test_export_reads_the_run_s_data_folder_and_base_model(tmp_path, tiny_model_dir):
+    """04_export used to read data/processed and meta["base_model_path"] whatever the run was trained on."""
+    from productqa.runs import base_model_path, data_folder
+
+    meta = {"args": {"data": str(tmp_path / "mine")}, "base_model": str(tiny_model_dir),
+            "base_model_path": str(tmp_path / "gone")}
+    assert data_folder(meta) == tmp_path / "mine" and data_folder(meta, tmp_path / "given") == tmp_path / "given"
+    assert base_model_path(meta, progress=False) == str(tiny_model_dir)  # the recorded folder is gone: resolved again
