@@ -55,10 +55,10 @@ def parse_quants(text: str) -> list[str]:
     return list(dict.fromkeys(quants))
 
 
-def check_disk(folder: Path, n_params: int, quants: list[str], extra: int = 0) -> int:
-    """Raise UserError unless `folder`'s disk holds merged + f16 + every quant + the base GGUF copy of the
-    adapter form + `extra` bytes (the reference logits), with 10% slack."""
-    files = 2 + 2 + sum(BYTES_PER_PARAM.get(q, 2.0) for q in quants if q != "f16") + BYTES_PER_PARAM["q4_k_m"]
+def check_disk(folder: Path, n_params: int, quants: list[str], extra: int = 0, merged_written: bool = False) -> int:
+    """Raise UserError unless `folder`'s disk holds merged (unless already written) + f16 + every quant + the
+    base GGUF copy of the adapter form + `extra` bytes (the reference logits), with 10% slack."""
+    files = (0 if merged_written else 2) + 2 + sum(BYTES_PER_PARAM.get(q, 2.0) for q in quants if q != "f16") + BYTES_PER_PARAM["q4_k_m"]
     need = int((n_params * files + extra) * 1.1)
     probe = folder
     while not probe.exists():
@@ -355,8 +355,9 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
     `latest_home`: the folder whose `latest` link then points at `out` (None: `out`'s parent)."""
     from transformers import AutoTokenizer
 
-    if gate_tokens < 1 or gate_samples < 0:
-        raise UserError("--gate-tokens must be at least 1 and --gate-samples at least 0 (0: no limit)")
+    if gate_tokens < 1 or gate_samples < 0 or max_tokens < 1 or parity_samples < 0 or parity_tokens < 1:
+        raise UserError("--gate-tokens, --max-tokens and --parity-tokens must be at least 1, --gate-samples and "
+                        "--parity-samples at least 0")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".*.tmp-*"):
@@ -388,11 +389,13 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
     n_ctx = max(len(e["ids"]) for e in encoded) + parity_tokens + 8
     ref_path = out / f".reference-logits.tmp-{os.getpid()}.npy"
     try:
-        reference = reference_store(ref_path, encoded, len(tokenizer))
+        reference = None
         for form_name, form in forms.items():  # the reference first: it records its logits
             log(f"measuring {opens(form)} on {len(encoded)} held-out answers ({answer_tokens} tokens)...")
             started = time.perf_counter()
             llm = _open_form(out, form, n_ctx)
+            if reference is None:  # the GGUF's vocabulary: the converter may pad it beyond the tokenizer's
+                reference = reference_store(ref_path, encoded, llm.n_vocab())
             form.update(measure(llm, encoded, reference, stops, record=form_name == REFERENCE))
             form["measure_seconds"] = round(time.perf_counter() - started, 2)
             if form_name == REFERENCE:
@@ -445,7 +448,7 @@ def make_merged(run_dir: Path, meta: dict, out: Path, name: str, quants: list[st
         figures["merge_seconds"] = round(time.perf_counter() - started, 2)
         figures["n_params"] = n_params
         if not counted:
-            figures["disk_needed_bytes"] = check_disk(out, n_params, quants, extra=reference_bytes)
+            figures["disk_needed_bytes"] = check_disk(out, n_params, quants, extra=reference_bytes, merged_written=True)
 
         started = time.perf_counter()
         log("converting to an f16 GGUF with llama.cpp's converter...")

@@ -78,7 +78,8 @@ def read_config(path: Path) -> dict:
     return data
 
 
-PRESETS = {preset.name: preset for preset in map(read_preset, sorted(CONFIGS.glob("*.yaml")))}
+# configs/<name>.yaml for each; other files there (a user's own --config) are not presets
+PRESETS = {name: read_preset(CONFIGS / f"{name}.yaml") for name in ("cpu", "t4", "24gb")}
 CHOICES = ("auto", *sorted(PRESETS, key=lambda name: PRESETS[name].batch_size * PRESETS[name].max_seq_length))
 BATCHINGS = ("padding_free", "grouped", "padded", "packed", "auto")
 BIG_GPU_GB = 20

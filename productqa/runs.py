@@ -27,7 +27,8 @@ def point_latest(folder: Path, home: Path | None = None) -> None:
     folder = Path(folder)
     home = Path(home) if home is not None else folder.parent
     home.mkdir(parents=True, exist_ok=True)
-    target = folder.name if folder.resolve().parent == home.resolve() else str(folder.resolve())
+    real = folder.resolve()  # --out export/latest names the folder through the link itself
+    target = real.name if real.parent == home.resolve() else str(real)
     link = home / LATEST
     tmp = home / f".{LATEST}.tmp-{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():

@@ -362,12 +362,24 @@ RESUMABLE = ("batch_size", "grad_accum", "max_seq_length", "gradient_checkpointi
 def resume_args(saved: dict, given: dict) -> tuple[dict, dict]:
     """The interrupted run's arguments with the flags given again that may change (RESUMABLE); raises
     UserError naming a given flag that would change what cannot. A flag counts as given when it is set
-    and differs from its default (a value left at its default keeps the saved one)."""
-    from productqa.train_args import defaults
+    and differs from its default and from what the run uses (a preset's value included; paths resolved)."""
+    from productqa.train_args import PATH_KEYS, defaults
 
     default = defaults()
+    saved = dict(saved)
+    if "system_prompt_file" in saved:  # the args.json of a run interrupted before the key's rename
+        saved.setdefault("system_prompt", saved.pop("system_prompt_file"))
+    saved = {**default, **saved}
+    preset, _ = presets.choose(saved["preset"], saved)
+    uses = {**saved, **{k: v for k, v in preset.as_dict().items() if k != "name"}}
+
+    def same(key, value, other) -> bool:
+        if key in PATH_KEYS and value is not None and other is not None:
+            return Path(value).expanduser().resolve() == Path(other).expanduser().resolve()
+        return str(value) == str(other)
+
     given = {k: v for k, v in given.items()
-             if v is not None and k != "run_name" and str(v) not in (str(default.get(k)), str(saved.get(k)))}
+             if v is not None and k != "run_name" and not same(k, v, default.get(k)) and not same(k, v, uses.get(k))}
     fixed = [k for k in given if k not in RESUMABLE]
     if fixed:
         flags = ", ".join("--" + k.replace("_", "-") for k in fixed)
@@ -402,8 +414,7 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
         checkpoint = last_checkpoint(partial)
         print(f"resuming {name} from {checkpoint.name}"
               + "".join(f", {key} {saved['given'].get(key)} -> {value}" for key, value in changed.items()), file=sys.stderr)
-        saved["resume_changes"] = saved.get("resume_changes", []) + [{"at": checkpoint.name, **changed}]
-        write_json(partial / ARGS_FILE, {**saved, "given": jsonable(args)})  # a second --resume keeps them
+        resume_changes = saved.get("resume_changes", []) + ([{"at": checkpoint.name, **changed}] if changed else [])
     else:
         name = run_name or default_run_name(given["model"])
         partial, checkpoint = partial_dir(runs_dir, name), None
@@ -412,8 +423,9 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
         if partial.exists() and last_checkpoint(partial):
             raise UserError(f"an interrupted run is in {partial}: continue it with --resume --run-name {name}, "
                             f"or delete that folder")
-        args = given
+        args, resume_changes = given, []
     chosen, why = presets.choose(args["preset"], {k: v for k, v in args.items() if k in presets.Preset.__dataclass_fields__})
+    args["preset"] = chosen.name  # what auto chose: a --resume keeps it on other hardware
     print(why, file=sys.stderr)
 
     # -- data ----------------------------------------------------------------------------------------
@@ -429,8 +441,8 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
              "val": token_stats(val_texts, tokenizer, chosen.max_seq_length)}
 
     partial.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        write_json(partial / ARGS_FILE, {"run_name": name, "given": jsonable(given)})
+    # written once the values are checked (a --resume with a bad value leaves the run as it was)
+    write_json(partial / ARGS_FILE, {"run_name": name, "given": jsonable(args), "resume_changes": resume_changes})
     Progress, Stop = _callbacks()
     progress_cb, stop_cb = Progress(progress), Stop(stop_at_step)
     trainer = make_trainer(net, tokenizer, train_texts, val_texts, chosen, partial / CHECKPOINTS, args["seed"],
@@ -475,7 +487,7 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
                "eval_loss": final_eval.get("eval_loss"), "epochs": round(state.epoch or 0, 3), **peak_memory_mb(),
                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                "world_size": trainer.args.world_size, "resumed_from": checkpoint.name if checkpoint else None,
-               "resume_changes": saved.get("resume_changes", []) if resume else []}
+               "resume_changes": resume_changes}
     write_meta(partial / META, "train", args, run_name=name, base_model=args["model"], base_model_path=resolved,
                chat_template=template, stop_token=stop, token_repair=repair, system_prompt=system_prompt,
                max_seq_length=chosen.max_seq_length, preset=chosen.as_dict(), preset_choice=why,

@@ -47,6 +47,7 @@ def _optional(preset_field: dataclasses.Field) -> tuple:
 PresetArgs = dataclasses.make_dataclass(
     "PresetArgs", [_optional(f) for f in dataclasses.fields(Preset) if f.name in OVERRIDABLE])
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunArgs))
+PATH_KEYS = ("data", "runs_dir", "system_prompt")  # compared as resolved paths (a --resume gives them again)
 KEYS = RUN_KEYS + OVERRIDABLE
 
 
@@ -76,7 +77,8 @@ def parse_train_args(argv=None, description: str | None = None) -> dict:
     if known.config is not None:
         config = read_config(known.config)
         check_keys(config, str(known.config))
-        parser.set_defaults(**config)
+        # as strings, so that argparse converts and checks them as it does typed flags (batch_size: 2.5 fails)
+        parser.set_defaults(**{k: v if v is None else str(v) for k, v in config.items()})
     # -> the two dataclasses, a namespace of the other flags (--config), the strings left over
     run, overrides, _, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
     if rest:

@@ -308,6 +308,8 @@ def test_an_out_elsewhere_is_linked_from_the_exports_folder_not_beside_it(tmp_pa
     inside.mkdir()
     point_latest(inside, exports)
     assert (exports / "latest").readlink() == Path("y")  # relative inside: the folder can move as a whole
+    point_latest(exports / "latest", exports)  # --out export/latest: the folder the link points to
+    assert (exports / "latest").readlink() == Path("y") and (exports / "latest").is_dir()
 
 
 def test_export_reads_the_run_s_data_folder_and_base_model(tmp_path, tiny_model_dir):

@@ -1,5 +1,6 @@
 """02_train: a tiny Gemma 3 trains through the real code path; resume; answer-only loss; bad input."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +61,12 @@ def test_resume_reaches_the_same_final_step(tiny_model_dir, prepared_sample, tmp
               system_prompt=tmp_path / "system.txt", **TINY)
     with pytest.raises(UserError, match="--lora-r, --lr cannot change on --resume"):  # the optimizer continues
         train(runs_dir=runs, resume=True, progress=False, lr=5e-4, lora_r=8)
+    with pytest.raises(UserError, match="unknown batching"):  # refused before anything of the run is rewritten
+        train(runs_dir=runs, resume=True, progress=False, batching="sorted")
     # arguments come from the interrupted run; a flag that may change is honoured and recorded
-    run = train(runs_dir=runs, resume=True, progress=False, max_steps=5, batch_size=TINY["batch_size"])
+    # the same values again (the learning rate, a relative data path, the cpu preset's optimizer) are no change
+    run = train(runs_dir=runs, resume=True, progress=False, max_steps=5, batch_size=TINY["batch_size"], lr=TINY["lr"],
+                optim=PRESETS["cpu"].optim, data=Path(os.path.relpath(data)))
     meta = json.loads((run / "meta.json").read_text())
     assert run.name == "r" and meta["figures"]["steps"] == 5 and meta["figures"]["resumed_from"] == "checkpoint-2"
     assert meta["figures"]["resume_changes"] == [{"at": "checkpoint-2", "max_steps": 5}]  # batch_size: unchanged
@@ -206,6 +211,9 @@ def test_presets_are_the_config_files_and_flags_are_declared_once(tmp_path):
     assert parse_train_args(["--load-in-4bit", "false"])["load_in_4bit"] is False
     preset, _ = choose(args["preset"], args)
     assert (preset.batch_size, preset.grad_accum, preset.lr) == (3, PRESETS["t4"].grad_accum, 1e-4)
+    config.write_text("batch_size: 2.5\n")
+    with pytest.raises(SystemExit):  # argparse checks a config's values as it checks flags
+        parse_train_args(["--config", str(config)])
     config.write_text("batch_sise: 2\n")
     with pytest.raises(UserError, match="unknown key 'batch_sise'"):
         parse_train_args(["--config", str(config)])
