@@ -16,6 +16,7 @@ over every answer token it compares the full next-token distributions: KL diverg
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 from productqa.errors import UserError
-from productqa.files import atomic_open, read_jsonl, write_json
+from productqa.files import atomic_open, iter_jsonl, write_json
 from productqa.families import stop_token_ids
 from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, read_metadata
 from productqa.runs import ADAPTER, base_model_path, point_latest
@@ -129,17 +130,14 @@ def merge(run_dir: Path, meta: dict, merged_dir: Path):
 HELD_OUT = ("test.jsonl", "val.jsonl")  # never train.jsonl: the gate measures answers the model did not learn
 
 
-def heldout_rows(data_dir: Path) -> list[dict]:
-    """The held-out conversations: the test split, then the validation split."""
-    rows = []
-    for name in HELD_OUT:
-        path = Path(data_dir) / name
-        if path.is_file():
-            rows += read_jsonl(path)
-    if not rows:
+def heldout_rows(data_dir: Path):
+    """The held-out conversations, read as the gate needs them: the test split, then the validation split
+    (on the real data they are ~73k rows each; the gate reads a few dozen)."""
+    paths = [Path(data_dir) / name for name in HELD_OUT if (Path(data_dir) / name).is_file()]
+    if not paths:
         raise UserError(f"no held-out answers in {data_dir} (test.jsonl, val.jsonl): run scripts/01_prepare.py "
                         f"or pass --data")
-    return rows
+    return itertools.chain.from_iterable(map(iter_jsonl, paths))
 
 
 def encode_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_tokens: int, min_tokens: int = 0,
@@ -164,7 +162,6 @@ def encode_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_toke
         encoded.append({"ids": full[:keep], "start": start, "ended": bool(ends) and keep == stop})
         tokens += keep - start
     return encoded
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,22 +280,24 @@ def prefix_agreement(a: list[int], b: list[int]) -> float:
     return n / longest if longest else 1.0
 
 
+def most_faithful(forms: dict, reference: str = REFERENCE, merged_only: bool = False) -> str:
+    """The passing form with the lowest mean KLD (the smallest on a tie), else the reference; the
+    reference is the yardstick, not a candidate. `merged_only`: one-file forms only."""
+    candidates = [n for n, f in forms.items() if f["passed"] and n != reference and ("file" in f or not merged_only)]
+    return min(candidates, key=lambda n: (round(forms[n]["kld_mean"], 4), forms[n]["bytes"], n), default=reference)
+
+
 def gate(forms: dict, max_kld: float, min_top1: float, reference: str = REFERENCE) -> str:
-    """Mark each form passed/failed in place; return the default: the most faithful passing form (lowest
-    mean KLD, the smallest on a tie), else the reference. The reference is the yardstick, not a candidate."""
+    """Mark each form passed/failed in place; return the default: the most faithful passing form."""
     for name, form in forms.items():
         form["passed"] = name == reference or (form["kld_mean"] <= max_kld and form["top1"] >= min_top1)
-    passing = [name for name, form in forms.items() if form["passed"] and name != reference]
-    return min(passing, key=lambda n: (round(forms[n]["kld_mean"], 4), forms[n]["bytes"], n), default=reference)
+    return most_faithful(forms, reference)
 
 
 def ollama_form(forms: dict, default: str, reference: str = REFERENCE) -> str:
     """The form the Modelfile serves: one merged file (Ollama's ADAPTER is not verified here; see README):
     the default when it is one file, else the most faithful passing merged file, else the reference."""
-    merged = [n for n, f in forms.items() if "file" in f and f["passed"] and n != reference]
-    if "file" in forms[default]:
-        return default
-    return min(merged, key=lambda n: (round(forms[n]["kld_mean"], 4), forms[n]["bytes"], n), default=reference)
+    return default if "file" in forms[default] else most_faithful(forms, reference, merged_only=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,8 +373,8 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
     figures: dict = {"run": str(run_dir), "name": name, "base_model": meta.get("base_model"),
                      "chat_template": meta.get("chat_template"), "system_prompt": system_prompt}
 
-    files, model, n_params = make_merged(run_dir, meta, out, name, quants, description, answer_tokens,
-                                         len(tokenizer), figures, log)
+    reference_bytes = answer_tokens * len(tokenizer) * 4  # the f16's logits, on disk while the forms are measured
+    files, model, n_params = make_merged(run_dir, meta, out, name, quants, description, reference_bytes, figures, log)
     forms = {quant: {"file": path.name} for quant, path in files.items()}
     if adapter:
         made = make_adapter(run_dir, meta, out, name, base_gguf, tokenizer.chat_template, log)
@@ -393,7 +392,8 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
         for form_name, form in forms.items():  # the reference first: it records its logits
             log(f"measuring {opens(form)} on {len(encoded)} held-out answers ({answer_tokens} tokens)...")
             started = time.perf_counter()
-            llm = _open_form(out, form, n_ctx)
+            served = Served(*form_paths(out, form))  # every position's logits kept, fixed seed
+            llm = open_llama(served, n_ctx=n_ctx, need_template=False, logits_all=True, seed=0)
             if reference is None:  # the GGUF's vocabulary: the converter may pad it beyond the tokenizer's
                 reference = reference_store(ref_path, encoded, llm.n_vocab())
             form.update(measure(llm, encoded, reference, stops, record=form_name == REFERENCE))
@@ -402,7 +402,7 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
                 figures["parity"] = parity(model, llm, tokenizer, encoded, parity_samples, parity_tokens, stops)
                 model = None  # the merged Hugging Face model: only the parity check needs it
             llm.close()
-            form["bytes"] = _form_bytes(out, form)
+            form["bytes"] = served.bytes  # what serving the form reads: the file, or the base and the adapter
             form["bytes_per_param"] = round(form["bytes"] / n_params, 4)
         del reference
     finally:
@@ -434,9 +434,9 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
 
 
 def make_merged(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], description: str | None,
-                answer_tokens: int, n_vocab: int, figures: dict, log):
-    """Merge, convert to the f16 reference, quantize: ({"f16": path, quant: path...}, merged HF model, n_params)."""
-    reference_bytes = answer_tokens * n_vocab * 4  # the f16's logits, kept on disk while the forms are measured
+                reference_bytes: int, figures: dict, log):
+    """Merge, convert to the f16 reference, quantize: ({"f16": path, quant: path...}, merged HF model, n_params).
+    Free disk is checked for every file and `reference_bytes` more."""
     counted = count_params(base_model_path(meta, progress=False))
     if counted:  # before anything is written; a base without safetensors is checked once merged
         figures["disk_needed_bytes"] = check_disk(out, counted, quants, extra=reference_bytes)
@@ -544,16 +544,6 @@ def write_modelfile(out: Path, gguf_file: str, meta: dict, system_prompt: str | 
         handle.write(modelfile_text(gguf_file, meta.get("chat_template"), system_prompt,
                                     num_ctx=meta.get("max_seq_length"), why=OLLAMA_WHY))
 
-
-def _open_form(out: Path, form: dict, n_ctx: int):
-    """A form of export.json opened for measuring: every position's logits kept, fixed seed."""
-    model, adapter = form_paths(out, form)
-    return open_llama(Served(model, adapter), n_ctx=n_ctx, need_template=False, logits_all=True, seed=0)
-
-
-def _form_bytes(out: Path, form: dict) -> int:
-    """What serving the form reads: the file, or the base and the adapter."""
-    return sum(p.stat().st_size for p in form_paths(out, form) if p is not None)
 
 
 def _base_metadata(meta: dict) -> dict:

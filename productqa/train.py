@@ -424,7 +424,7 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
             raise UserError(f"an interrupted run is in {partial}: continue it with --resume --run-name {name}, "
                             f"or delete that folder")
         args, resume_changes = given, []
-    chosen, why = presets.choose(args["preset"], {k: v for k, v in args.items() if k in presets.Preset.__dataclass_fields__})
+    chosen, why = presets.choose(args["preset"], args)  # the preset's fields among args override it
     args["preset"] = chosen.name  # what auto chose: a --resume keeps it on other hardware
     print(why, file=sys.stderr)
 
@@ -476,8 +476,9 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
         net.generation_config.save_pretrained(adapter)
     history = state.log_history
     write_log(history, partial / "trainer_log.jsonl")
-    plot_loss(*loss_points(history), partial / "loss.png")
-    losses = [e["loss"] for e in history if "loss" in e]
+    train_points, eval_points = loss_points(history)
+    plot_loss(train_points, eval_points, partial / "loss.png")
+    losses = [loss for _, loss in train_points]
     tps = progress_cb.tokens_per_second()
     session_steps = state.global_step - (int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
     figures = {"wall_seconds": round(seconds, 1), "steps": state.global_step,
