@@ -19,7 +19,7 @@ QLoRA for Unsloth. Rows longer than --max-seq-length are left out, so no configu
 The random-order configurations draw the same batches (same seed), so their per-step losses agree;
 the grouped and packed ones see other batches: compare their mean loss.
 
-Prints tokens/s (real tokens, no padding: TRL's num_tokens; steps after the first, which warms up),
+Prints tokens/s (real tokens, no padding, counted from each batch; steps after the first, which warms up),
 s/step, peak memory (RSS on CPU, max allocated VRAM on CUDA), first/last/mean loss, ratios to
 "unsloth-padded" and to "unsloth-grouped", and the largest per-step loss gap between configurations
 that drew the same batches; then one layer's attention (forward + backward) for padded batches against
@@ -93,16 +93,31 @@ def timing_callback():
     from transformers import TrainerCallback
 
     class Timing(TrainerCallback):
-        """(time, TRL's running num_tokens, loss) at every logged step."""
+        """(time, real tokens trained so far, loss) at every logged step; count_tokens feeds `tokens`."""
 
         def __init__(self):
             self.points = []
+            self.tokens = 0
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "num_tokens" in logs and "loss" in logs:
-                self.points.append((time.perf_counter(), float(logs["num_tokens"]), logs["loss"]))
+            if logs and "loss" in logs:
+                self.points.append((time.perf_counter(), float(self.tokens), logs["loss"]))
 
     return Timing()
+
+
+def count_tokens(trainer, timing) -> None:
+    """Count each training batch's real tokens (no padding) into timing.tokens, the same way for both stacks
+    (TRL logs num_tokens only from its own compute_loss, which Unsloth replaces on CUDA)."""
+    compute_loss = trainer.compute_loss
+
+    def counted(model, inputs, *args, **kwargs):
+        if model.training:
+            mask = inputs.get("attention_mask")
+            timing.tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+        return compute_loss(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = counted
 
 
 def figures(timing, name):
@@ -149,6 +164,7 @@ def run_unsloth(args, name):
     timing = timing_callback()
     trainer = make_trainer(model, tokenizer, texts, texts[:1], preset, args.out / name, SEED, template,
                            callbacks=[timing])
+    count_tokens(trainer, timing)
     trainer.train()
     return figures(timing, name)
 
@@ -193,24 +209,16 @@ def run_plain(args, name):
         **({"bf16": bf16, "fp16": not bf16} if cuda else {"use_cpu": True, "bf16": True}))
 
     class PlainSFT(SFTTrainer):
-        """TRL 1.15's default loss is a fused Triton kernel with no CPU path: use the model's own loss.
-        Counts real tokens as TRL's own compute_loss does (num_tokens in the logs), which this bypasses."""
-
-        tokens = 0
+        """TRL 1.15's default loss is a fused Triton kernel with no CPU path: use the model's own loss."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if model.training:
-                mask = inputs.get("attention_mask")
-                self.tokens += int(mask.sum()) if mask is not None else int(inputs["position_ids"].shape[1])
             inputs = {**inputs, "use_cache": False}  # no KV cache: transformers then separates packed rows
             return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
-
-        def log(self, logs, *args, **kwargs):
-            return super().log({**logs, "num_tokens": float(self.tokens)}, *args, **kwargs)
 
     timing = timing_callback()
     trainer = PlainSFT(model=model, processing_class=tokenizer, args=config, callbacks=[timing],
                        train_dataset=Dataset.from_dict({"prompt": list(prompts), "completion": list(completions)}))
+    count_tokens(trainer, timing)
     trainer.train()
     return figures(timing, name)
 
