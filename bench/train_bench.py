@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from productqa import paths  # sets Unsloth's environment
+from productqa.allocator import keep_freed_memory
 from productqa.files import write_json
 from productqa.train import TARGET_MODULES
 
@@ -64,6 +65,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-seq-length", type=int, default=512)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, from: " + ", ".join(CONFIGS))
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "train_bench")
+    parser.add_argument("--glibc-default", action="store_true",
+                        help="leave glibc's malloc as it is (02_train keeps freed memory: productqa.allocator)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one configuration
     args = parser.parse_args(argv)
     args.configs = [name.strip() for name in args.configs.split(",") if name.strip()]
@@ -285,7 +288,7 @@ def attention_seconds(args, batches: int = 3, repeats: int = 3) -> tuple[float, 
 
 def run_worker(args, name) -> dict:
     """One configuration in a fresh process; its figures from the RESULT line it prints."""
-    common = ["--model", args.model, "--data", str(args.data), "--steps", str(args.steps),
+    common = ["--glibc-default"] * args.glibc_default + ["--model", args.model, "--data", str(args.data), "--steps", str(args.steps),
               "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length),
               "--out", str(args.out)]
     print(f"--- {name}", file=sys.stderr, flush=True)
@@ -326,6 +329,8 @@ def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.worker:
+        if not args.glibc_default:
+            keep_freed_memory()  # as 02_train does on CPU
         stack = CONFIGS[args.worker][0]
         result = (run_unsloth if stack == "unsloth" else run_plain)(args, args.worker)
         print("RESULT " + json.dumps(result), flush=True)

@@ -1,6 +1,7 @@
 """02_train: a tiny Gemma 3 trains through the real code path; resume; answer-only loss; bad input."""
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ def test_tiny_model_trains_and_saves_a_run(tiny_model_dir, prepared_sample, tmp_
     assert meta["base_model"] == str(tiny_model_dir) and meta["chat_template"] == "gemma3"
     assert meta["max_seq_length"] == 160 and meta["system_prompt"] == "Answer." and meta["stop_token"] == "<end_of_turn>"
     assert meta["figures"]["steps"] == 3 and meta["figures"]["eval_loss"] > 0
+    assert meta["figures"]["malloc_keeps_freed_memory"] is (platform.libc_ver()[0] == "glibc")  # CPU: allocator.py
     log = [json.loads(line) for line in (run / "trainer_log.jsonl").read_text().splitlines()]
     assert any("eval_loss" in e for e in log) and any("loss" in e for e in log)
     assert (run / "loss.png").stat().st_size > 1000 and list((run / "tensorboard").iterdir())
@@ -91,6 +93,10 @@ def test_answer_only_loss_masks_the_prompt(tiny_model_dir, prepared_sample, tmp_
     assert "SYSTEM PROMPT" in tokenizer.decode(prompt) and "<start_of_turn>model" in tokenizer.decode(prompt)
     assert labels.index(next(label for label in labels if label != -100)) == len(prompt)  # prompt first, then answer
     assert labels[-1] == tokenizer.convert_tokens_to_ids("<end_of_turn>") == tokenizer.eos_token_id
+    # the preset decides recomputation (TRL's SFTConfig would turn it on for the cpu preset too)
+    assert trainer.args.gradient_checkpointing is preset.gradient_checkpointing is False
+    preset, _ = choose("cpu", {"max_seq_length": 2048, "gradient_checkpointing": True})
+    assert make_trainer(model, tokenizer, texts, texts[:1], preset, tmp_path / "out2", 0, template).args.gradient_checkpointing
 
 
 def _conversations(batch) -> list[tuple[list, list]]:
