@@ -77,10 +77,12 @@ def test_resume_reaches_the_same_final_step(tiny_model_dir, prepared_sample, tmp
 
 def test_answer_only_loss_masks_the_prompt(tiny_model_dir, prepared_sample, tmp_path):
     from productqa.files import read_jsonl
+    from productqa.models import CPU_ATTENTION
     from productqa.presets import choose
     from productqa.train import load_model, make_trainer, render
 
     model, tokenizer, _, template, stop, _ = load_model(str(tiny_model_dir), 2048, False, 4, 8, 0.0, 0)
+    assert model.config._attn_implementation == CPU_ATTENTION  # the faster one on CPU (models.py)
     rows = read_jsonl(prepared_sample / "train.jsonl")[:3]
     texts = render(rows, tokenizer, "SYSTEM PROMPT")
     preset, _ = choose("cpu", {"max_seq_length": 2048})  # nothing cut
