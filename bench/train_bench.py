@@ -126,6 +126,9 @@ def count_tokens(trainer, timing) -> None:
 def figures(timing, name):
     import torch
 
+    if len(timing.points) < 2 or timing.points[-1][1] == timing.points[0][1]:
+        sys.exit(f"{name}: {len(timing.points)} steps logged a loss and {timing.tokens} tokens were counted: "
+                 f"no rate to report (raise --steps; or this stack's trainer bypasses compute_loss)")
     (t0, n0, _), (t1, n1, _) = timing.points[0], timing.points[-1]  # from the end of step 1 to the end
     steps = len(timing.points) - 1
     losses = [loss for _, _, loss in timing.points]

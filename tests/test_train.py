@@ -200,6 +200,18 @@ def test_presets_and_overrides():
     assert choose("auto")[0].name in PRESETS
 
 
+def test_cpu_preset_recomputes_activations_only_where_ram_is_short(monkeypatch):
+    from productqa import presets
+
+    monkeypatch.setattr(presets, "total_ram_gb", lambda: 7.6)
+    preset, why = choose("cpu")
+    assert preset.gradient_checkpointing and "8 GB of RAM is under 12" in why
+    assert not choose("cpu", {"gradient_checkpointing": False})[0].gradient_checkpointing  # told: kept
+    monkeypatch.setattr(presets, "total_ram_gb", lambda: 24.0)
+    assert not choose("cpu")[0].gradient_checkpointing
+    assert choose("t4")[0].gradient_checkpointing  # GPU presets are as written
+
+
 def test_presets_are_the_config_files_and_flags_are_declared_once(tmp_path):
     """configs/<preset>.yaml is the preset; --config sets any key; a flag on the command line wins."""
     from productqa.paths import CONFIGS
