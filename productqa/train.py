@@ -277,11 +277,6 @@ def use_padding_free_batches(trainer, pad_token_id: int) -> None:
     trainer.data_collator = DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=True)
 
 
-# Below this many rows the texts are tokenized in one process: Unsloth's default on a 16-core H100 machine
-# (8 worker processes) tokenized the demo's 292 rows at ~4 rows/s; one process takes well under a second.
-ONE_PROCESS_ROWS = 50_000
-
-
 def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path, seed: int, template: str | None,
                  callbacks=(), tensorboard_dir: Path | None = None):
     """TRL SFTTrainer on rendered texts, loss on the answers only (Unsloth's train_on_responses_only),
@@ -302,8 +297,7 @@ def make_trainer(model, tokenizer, train_texts, val_texts, preset, out_dir: Path
         lr_scheduler_type="linear", weight_decay=0.01, optim=preset.optim,
         # TRL's SFTConfig turns checkpointing on unless told: the preset's choice would be ignored
         gradient_checkpointing=preset.gradient_checkpointing,
-        max_length=preset.max_seq_length, dataset_text_field="text",
-        dataset_num_proc=1 if len(train_texts) < ONE_PROCESS_ROWS else None,
+        max_length=preset.max_seq_length, dataset_text_field="text", dataset_num_proc=None,
         train_sampling_strategy=SAMPLERS[preset.batching], eval_packing=False,
         eval_strategy="steps", eval_steps=preset.eval_steps, save_strategy="steps", save_steps=preset.save_steps,
         save_total_limit=2, logging_steps=preset.logging_steps, logging_first_step=True,
@@ -458,7 +452,7 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
                            template, callbacks=[progress_cb, stop_cb], tensorboard_dir=partial / "tensorboard")
 
     # -- train ---------------------------------------------------------------------------------------
-    kept_freed = not torch.cuda.is_available() and keep_freed_memory()  # ~1.6x tokens/s on CPU (allocator.py)
+    kept_freed = not torch.cuda.is_available() and keep_freed_memory()  # CPU: steps reuse memory (allocator.py)
     started = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -497,8 +491,8 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
                "last_loss": losses[-1] if losses else None, "train_loss": result.training_loss,
                "eval_loss": final_eval.get("eval_loss"), "epochs": round(state.epoch or 0, 3), **peak_memory_mb(),
                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-               "world_size": trainer.args.world_size, "malloc_keeps_freed_memory": kept_freed, "resumed_from": checkpoint.name if checkpoint else None,
-               "resume_changes": resume_changes}
+               "world_size": trainer.args.world_size, "malloc_keeps_freed_memory": kept_freed,
+               "resumed_from": checkpoint.name if checkpoint else None, "resume_changes": resume_changes}
     write_meta(partial / META, "train", args, run_name=name, base_model=args["model"], base_model_path=resolved,
                chat_template=template, stop_token=stop, token_repair=repair, system_prompt=system_prompt,
                max_seq_length=chosen.max_seq_length, preset=chosen.as_dict(), preset_choice=why,
