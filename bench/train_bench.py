@@ -291,7 +291,8 @@ def attention_seconds(args, batches: int = 3, repeats: int = 3) -> tuple[float, 
 
 def run_worker(args, name) -> dict:
     """One configuration in a fresh process; its figures from the RESULT line it prints."""
-    common = ["--glibc-default"] * args.glibc_default + ["--model", args.model, "--data", str(args.data), "--steps", str(args.steps),
+    common = ["--glibc-default"] * args.glibc_default + [
+              "--model", args.model, "--data", str(args.data), "--steps", str(args.steps),
               "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length),
               "--out", str(args.out)]
     print(f"--- {name}", file=sys.stderr, flush=True)

@@ -59,7 +59,8 @@ def parse_quants(text: str) -> list[str]:
 def check_disk(folder: Path, n_params: int, quants: list[str], extra: int = 0, merged_written: bool = False) -> int:
     """Raise UserError unless `folder`'s disk holds merged (unless already written) + f16 + every quant + the
     base GGUF copy of the adapter form + `extra` bytes (the reference logits), with 10% slack."""
-    files = (0 if merged_written else 2) + 2 + sum(BYTES_PER_PARAM.get(q, 2.0) for q in quants if q != "f16") + BYTES_PER_PARAM["q4_k_m"]
+    merged = 0 if merged_written else 2
+    files = merged + 2 + sum(BYTES_PER_PARAM.get(q, 2.0) for q in quants if q != "f16") + BYTES_PER_PARAM["q4_k_m"]
     need = int((n_params * files + extra) * 1.1)
     probe = folder
     while not probe.exists():
@@ -543,7 +544,6 @@ def write_modelfile(out: Path, gguf_file: str, meta: dict, system_prompt: str | 
     with atomic_open(out / "Modelfile") as handle:
         handle.write(modelfile_text(gguf_file, meta.get("chat_template"), system_prompt,
                                     num_ctx=meta.get("max_seq_length"), why=OLLAMA_WHY))
-
 
 
 def _base_metadata(meta: dict) -> dict:

@@ -146,11 +146,12 @@ def load_for_training(name: str, max_seq_length: int, load_in_4bit: bool, progre
     from unsloth import FastLanguageModel
 
     resolved = resolve_model(name, progress)
+    cuda = has_cuda()
     try:
         model, tokenizer = FastLanguageModel.from_pretrained(
-            resolved, max_seq_length=max_seq_length, dtype=None, load_in_4bit=load_in_4bit and has_cuda(),
+            resolved, max_seq_length=max_seq_length, dtype=None, load_in_4bit=load_in_4bit and cuda,
             use_gradient_checkpointing="unsloth" if gradient_checkpointing else False,
-            **({} if has_cuda() else {"attn_implementation": CPU_ATTENTION}))
+            **({} if cuda else {"attn_implementation": CPU_ATTENTION}))
     except (OSError, ValueError, RuntimeError) as err:
         if Path(resolved).is_dir() or "out of memory" in str(err).lower():
             raise
