@@ -52,12 +52,34 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s)")
 _URL_ONLY = re.compile(r"(?:https?://|www\.)\S+", re.I)
 
 
+# html.unescape's own pattern: what one entity reference is (named ones may lack the ';').
+_ENTITY = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_DECODED: dict[str, str] = {}  # entity -> html.unescape(entity): a catalog uses a few hundred of them
+_MAX_DECODED = 100_000
+
+
+def _decoded(match: re.Match) -> str:
+    entity = match[0]
+    text = _DECODED.get(entity)
+    if text is None:
+        text = html.unescape(entity)  # decoding depends on the reference alone, not on its neighbours
+        if len(_DECODED) < _MAX_DECODED:
+            _DECODED[entity] = text
+    return text
+
+
+def unescape(text: str) -> str:
+    """html.unescape(text), with each distinct reference decoded once (it is 2/3 of html.unescape's
+    time: a Python function call per reference that parses it, and searches the entity table)."""
+    return _ENTITY.sub(_decoded, text) if "&" in text else text
+
+
 def decode_entities(text: str, rounds: int = 3) -> str:
     """Decode numeric, hex and named entities, again where the source escaped them twice."""
     for _ in range(rounds):
         if "&" not in text:
             break
-        decoded = html.unescape(text)
+        decoded = unescape(text)
         if decoded == text:
             break
         text = decoded
@@ -97,8 +119,8 @@ def _normalize(text: str) -> str:
     if text.isascii():
         if text.isprintable():  # printable ASCII: the space is its only whitespace
             return _single_spaced(text)
-    elif unicodedata.is_normalized("NFC", text) and not _UNUSUAL.search(text):
-        return _single_spaced(text)
+    elif unicodedata.is_normalized("NFC", text) and (text.isprintable() or not _UNUSUAL.search(text)):
+        return _single_spaced(text)  # every _UNUSUAL character is unprintable: isprintable() is 2x faster
     return normalize_whitespace(normalize_unicode(text))
 
 

@@ -73,8 +73,10 @@ def test_junk_reasons(description, reason):
 
 
 # --- the fast paths give what the plain definitions give ------------------------------------------
-from productqa.clean import (ascii_view, clean_and_judge, normalize_unicode, normalize_whitespace,  # noqa: E402
-                             remove_boilerplate, strip_tags)
+import html  # noqa: E402
+
+from productqa.clean import (_UNUSUAL, ascii_view, clean_and_judge, normalize_unicode,  # noqa: E402
+                             normalize_whitespace, remove_boilerplate, strip_tags, unescape)
 
 _PIECES = (list("abcXYZ019 .-,!?\"'_") + ["  ", "\t", "\n", "\r", "\x00", "\x07", "\x1c", "\x7f", "\x85", "\x9f",
            "\xa0", "\u2028", "\u3000", "\u200b", "\xad", "\ufeff", "&amp;", "&amp;amp;", "&#8217;", "&#x201C;",
@@ -94,6 +96,23 @@ def test_clean_text_is_its_steps_in_order():
         steps = normalize_whitespace(normalize_unicode(strip_tags(decode_entities(text))))
         assert clean_text(text) == steps, text
         assert clean_description(text) == remove_boilerplate(steps), text
+
+
+_REFERENCES = ["&", ";", "#", "x", "X", "&#", "&#x", "&#0;", "&#10;", "&#128;", "&#x110000;", "&#xD800;", "&#65",
+               "&ampx", "&notit;", "&notin", "&eacute", "&Eacute;", "&lt", "&gt;", "&nosuch;", "&" + "a" * 40 + ";"]
+
+
+def test_unescape_is_html_unescape():
+    rng, pieces = random.Random(3), _PIECES + _REFERENCES
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        assert unescape(text) == html.unescape(text), text
+
+
+def test_every_unusual_character_is_unprintable():
+    """_normalize skips the _UNUSUAL search for printable text."""
+    unusual = [chr(c) for c in range(0x110000) if _UNUSUAL.match(chr(c))]
+    assert unusual and not any(c.isprintable() for c in unusual)
 
 
 def test_clean_and_judge_is_clean_description_then_junk_reason():
