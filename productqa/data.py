@@ -39,7 +39,8 @@ class LineReader:
     def __init__(self, path: Path):
         self.path = Path(path)
         if not self.path.is_file():
-            raise UserError(f"input file {self.path} does not exist: pass --input path/to/trn.json(.gz)")
+            why = "is not a file" if self.path.exists() else "does not exist"
+            raise UserError(f"input {self.path} {why}: pass --input path/to/trn.json(.gz)")
         self.size = self.path.stat().st_size
         self._raw = open(self.path, "rb")
         is_gzip = self._raw.read(2) == GZIP_MAGIC

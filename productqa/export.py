@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from productqa.errors import UserError
-from productqa.files import atomic_open, iter_jsonl, write_json
+from productqa.files import atomic_open, iter_jsonl, output_folder, write_json
 from productqa.families import stop_token_ids
 from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, read_metadata
 from productqa.runs import ADAPTER, base_model_path, point_latest
@@ -358,8 +358,7 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
     if gate_tokens < 1 or gate_samples < 0 or max_tokens < 1 or parity_samples < 0 or parity_tokens < 1:
         raise UserError("--gate-tokens, --max-tokens and --parity-tokens must be at least 1, --gate-samples and "
                         "--parity-samples at least 0")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out, "--out")
     for stale in out.glob(".*.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
     adapter_dir = Path(run_dir) / ADAPTER

@@ -7,11 +7,25 @@ import os
 import shutil
 from pathlib import Path
 
+from productqa.errors import UserError
+
 
 def temp_sibling(path: Path) -> Path:
     """A hidden temporary name in the same folder (same filesystem, so rename is atomic)."""
     path = Path(path)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def output_folder(path: Path, flag: str) -> Path:
+    """Create the folder a stage writes into (and its parents), or say in one sentence why it cannot be."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a folder: pass a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the output folder {path} ({flag}): {err.strerror or err}") from None
+    return path
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ from productqa.catalog import CatalogWriter
 from productqa.clean import cap_length, clean_and_judge, clean_text
 from productqa.data import SPLITS, LineReader, parse_fields, split_of
 from productqa.errors import UserError
-from productqa.files import atomic_open, atomic_path, copy_range, write_json
+from productqa.files import atomic_open, atomic_path, copy_range, output_folder, write_json
 from productqa.hashing import digest8
 from productqa.progress import progress as progress_bar
 from productqa.prompts import pick_template, read_question_templates
@@ -474,7 +474,7 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
 
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(LineReader(input_path))
-        out_dir.mkdir(parents=True, exist_ok=True)
+        output_folder(out_dir, "--out")
         catalog = CatalogWriter(stack.enter_context(atomic_path(out_dir / "catalog.sqlite")))
         parts = Parts(stack.enter_context(tempfile.TemporaryDirectory(dir=out_dir, prefix=".prepare-")))
         stack.callback(parts.close)

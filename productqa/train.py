@@ -22,7 +22,7 @@ from productqa.allocator import keep_freed_memory
 from productqa.chat_format import template_name, to_messages
 from productqa.errors import UserError
 from productqa.families import for_template
-from productqa.files import atomic_open, read_jsonl, write_json
+from productqa.files import atomic_open, output_folder, read_jsonl, write_json
 from productqa.interrupt import CtrlC
 from productqa.lossplot import loss_points, plot_loss
 from productqa.runs import ADAPTER, META, point_latest
@@ -420,6 +420,7 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
         resume_changes = saved.get("resume_changes", []) + ([{"at": checkpoint.name, **changed}] if changed else [])
     else:
         name = run_name or default_run_name(given["model"])
+        output_folder(runs_dir, "--runs-dir")  # checked before the model loads
         partial, checkpoint = partial_dir(runs_dir, name), None
         if (runs_dir / name).exists():
             raise UserError(f"run {runs_dir / name} already exists: pick another --run-name or delete it")

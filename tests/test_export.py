@@ -295,6 +295,18 @@ def test_disk_is_checked_before_anything_is_written(tiny_run, prepared_sample, t
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_an_out_that_is_a_file_is_one_sentence(tiny_run, prepared_sample, tmp_path):
+    from productqa import export as E
+    from productqa.runs import run_meta
+
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    with pytest.raises(UserError, match="--out .* is a file, not a folder"):
+        E.export(tiny_run, run_meta(tiny_run), taken, "tiny", ["q8_0"], prepared_sample, gate_tokens=16,
+                 log=lambda *a: None)
+    assert taken.read_text() == "mine"
+
+
 def test_an_out_elsewhere_is_linked_from_the_exports_folder_not_beside_it(tmp_path):
     """04_export --out elsewhere/x used to create elsewhere/latest; export/latest must point at it instead."""
     from productqa.runs import point_latest

@@ -136,6 +136,8 @@ def test_bad_arguments_are_one_sentence(make_input, tmp_path, kwargs, message):
 def test_missing_and_empty_input(tmp_path, make_input):
     with pytest.raises(UserError, match="does not exist"):
         prepare(tmp_path / "nope.json", tmp_path / "out", progress=False)
+    with pytest.raises(UserError, match="is not a file"):
+        prepare(tmp_path, tmp_path / "out", progress=False)
     with pytest.raises(UserError, match="no records"):
         prepare(make_input(["", " "]), tmp_path / "out", progress=False)
 
@@ -232,6 +234,16 @@ def test_a_grounded_row_is_byte_identical_to_the_chat_prompt(tmp_path):
 def test_bad_row_mix_is_one_sentence(make_input, tmp_path, kwargs, message):
     with pytest.raises(UserError, match=message):
         prepare(make_input([record()]), tmp_path / "out", progress=False, **kwargs)
+
+
+def test_an_output_folder_that_is_a_file_is_one_sentence(make_input, tmp_path):
+    taken = tmp_path / "out"
+    taken.write_text("mine")
+    with pytest.raises(UserError, match="--out .* is a file, not a folder"):
+        prepare(make_input([record()]), taken, progress=False)
+    with pytest.raises(UserError, match="cannot create the output folder"):
+        prepare(make_input([record()]), taken / "below", progress=False)
+    assert taken.read_text() == "mine"
 
 
 def test_a_failed_run_keeps_the_last_good_output(make_input, tmp_path):

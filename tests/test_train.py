@@ -179,6 +179,9 @@ def test_bad_input_is_one_sentence(tmp_path, prepared_sample, monkeypatch):
         choose("cpu", {"batching": "sorted"})
     with pytest.raises(UserError, match="no checkpoint"):
         train(runs_dir=tmp_path / "runs", resume=True)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(UserError, match="--runs-dir .* is a file"):  # before the model loads
+        train(data=prepared_sample, runs_dir=tmp_path / "a-file", progress=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read at import time too: set the constant, or it waits on the network
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     with pytest.raises(UserError, match="HF_HUB_OFFLINE"):
