@@ -6,7 +6,9 @@ the first user turn, and the same template travels into the GGUF and the Ollama 
 """
 from __future__ import annotations
 
+from productqa.errors import UserError
 from productqa.families import for_model_type
+from productqa.files import iter_jsonl
 
 ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 
@@ -24,6 +26,29 @@ def prompt_messages(user: str, system_prompt: str | None = None) -> list[dict]:
     """The messages of a one-question prompt: what the chat sends and what training rows render to."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return messages + [{"role": "user", "content": user}]
+
+
+def _conversation_problem(row, fields: tuple[str, ...]) -> str | None:
+    turns = row.get("conversations") if isinstance(row, dict) else None
+    if not isinstance(turns, list) or not turns:
+        return "no 'conversations' list"
+    for turn in turns:
+        if not isinstance(turn, dict) or turn.get("from") not in ROLES or not isinstance(turn.get("value"), str):
+            return f"a turn needs 'from' ({', '.join(ROLES)}) and a text 'value'"
+    if turns[-1]["from"] != "gpt":
+        return "the last turn is not the answer (from 'gpt')"
+    missing = [field for field in fields if not isinstance(row.get(field), str)]
+    return f"no text {', '.join(map(repr, missing))}" if missing else None
+
+
+def read_conversations(path, fields: tuple[str, ...] = ()):
+    """The rows of a prepared split, one at a time: each a ShareGPT conversation that ends with its answer
+    (and has the text `fields`), else one sentence naming the file and the row."""
+    for number, row in enumerate(iter_jsonl(path), 1):
+        problem = _conversation_problem(row, fields)
+        if problem:
+            raise UserError(f"{path} row {number}: {problem}; expected rows as scripts/01_prepare.py writes them")
+        yield row
 
 
 def to_messages(row: dict, system_prompt: str | None = None, with_answer: bool = True) -> list[dict]:

@@ -39,10 +39,10 @@ from pathlib import Path
 
 from productqa import grounded
 from productqa import metrics as M
-from productqa.chat_format import answer_of, conversation_ids, prompt_text, question_of
+from productqa.chat_format import answer_of, conversation_ids, prompt_text, question_of, read_conversations
 from productqa.errors import UserError
 from productqa.families import stop_token_ids
-from productqa.files import iter_jsonl, read_json, write_json, write_jsonl
+from productqa.files import read_json, write_json, write_jsonl
 from productqa.paths import cache_dir
 from productqa.prompts import question_for, read_heldout_templates
 from productqa.runs import ADAPTER, base_model_path, data_folder, run_meta
@@ -96,7 +96,7 @@ def first_of_kinds(path: Path, kinds: tuple[str, ...], n: int) -> dict[str, list
     """The first n rows of each kind in a JSON Lines split, read only as far as needed (a train split
     of the real data is gigabytes)."""
     found: dict[str, list[dict]] = {kind: [] for kind in kinds}
-    for row in iter_jsonl(path):
+    for row in read_conversations(path, fields=("id", "title")):
         rows = found.get(row.get("kind", "closed_book"))
         if rows is not None and len(rows) < n:
             rows.append(row)

@@ -24,8 +24,9 @@ import shutil
 import time
 from pathlib import Path
 
+from productqa.chat_format import read_conversations
 from productqa.errors import UserError
-from productqa.files import atomic_open, iter_jsonl, output_folder, write_json
+from productqa.files import atomic_open, output_folder, write_json
 from productqa.families import stop_token_ids
 from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, read_metadata
 from productqa.runs import ADAPTER, base_model_path, point_latest
@@ -138,7 +139,7 @@ def heldout_rows(data_dir: Path):
     if not paths:
         raise UserError(f"no held-out answers in {data_dir} (test.jsonl, val.jsonl): run scripts/01_prepare.py "
                         f"or pass --data")
-    return itertools.chain.from_iterable(map(iter_jsonl, paths))
+    return itertools.chain.from_iterable(map(read_conversations, paths))
 
 
 def encode_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_tokens: int, min_tokens: int = 0,

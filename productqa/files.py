@@ -96,10 +96,14 @@ def write_jsonl(path: Path, rows) -> None:
 
 def iter_jsonl(path: Path):
     """The rows of a JSON Lines file, one at a time (a train split of the real data is gigabytes)."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        for number, line in enumerate(handle, 1):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except ValueError as err:
+                    raise UserError(f"{path} line {number} is not JSON ({getattr(err, 'msg', err)}): the file "
+                                    "is damaged; write it again with the stage that made it") from None
 
 
 def read_jsonl(path: Path) -> list:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from productqa import presets
 from productqa.allocator import keep_freed_memory
-from productqa.chat_format import template_name, to_messages
+from productqa.chat_format import read_conversations, template_name, to_messages
 from productqa.errors import UserError
 from productqa.families import for_template
-from productqa.files import atomic_open, output_folder, read_jsonl, write_json
+from productqa.files import atomic_open, output_folder, write_json
 from productqa.interrupt import CtrlC
 from productqa.lossplot import loss_points, plot_loss
 from productqa.runs import ADAPTER, META, point_latest
@@ -85,7 +85,7 @@ def load_splits(data: Path) -> tuple[list[dict], list[dict]]:
         path = data / f"{split}.jsonl"
         if not path.is_file():
             raise UserError(f"no prepared data at {path}: run scripts/01_prepare.py first (or pass --data)")
-        rows[split] = read_jsonl(path)
+        rows[split] = list(read_conversations(path))
         if not rows[split]:
             hint = "prepare more records" if split == "train" else "prepare with a larger --val-size"
             raise UserError(f"{path} is empty: {hint} with scripts/01_prepare.py")

@@ -332,6 +332,19 @@ def test_missing_split_is_one_sentence(tmp_path):
         E.load_questions(tmp_path, "test", 5)
 
 
+def test_a_damaged_split_is_one_sentence(tmp_path):
+    from productqa.errors import UserError
+
+    turns = [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]
+    good = json.dumps({"id": "u1", "title": "T", "kind": "grounded", "conversations": turns})
+    (tmp_path / "test.jsonl").write_text(good + "\n" + '{"kind": "grounded", "conversations": [\n')
+    with pytest.raises(UserError, match=r"test.jsonl line 2 is not JSON"):
+        E.load_questions(tmp_path, "test", 5)
+    (tmp_path / "test.jsonl").write_text(good + "\n" + json.dumps({"kind": "absent", "conversations": turns}) + "\n")
+    with pytest.raises(UserError, match=r"test.jsonl row 2: no text 'id', 'title'"):
+        E.load_questions(tmp_path, "test", 5)
+
+
 # ---- the whole stage on a tiny run -----------------------------------------------------------------
 
 def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, private_cache, loaded, monkeypatch,
