@@ -28,7 +28,7 @@ from productqa.errors import UserError
 from productqa.families import DEFAULT
 from productqa.files import write_json
 from productqa.interrupt import CtrlC
-from productqa.served import base_model_file, open_llama, resolve_served
+from productqa.served import base_model_file, context_tokens, open_llama, resolve_served
 
 PROMPT = "you> "
 HELP = """commands:
@@ -82,6 +82,9 @@ def warm_prefix(llm, count: TemplateCounter, system: str | None) -> int:
     shared = 0
     while shared < min(len(one), len(two)) - 1 and one[shared] == two[shared]:
         shared += 1
+    if len(one) >= context_tokens(llm):
+        raise UserError(f"a {context_tokens(llm)}-token context cannot hold even the system prompt and one "
+                        f"record's frame ({len(one)} tokens): raise --ctx (default 4096)")
     llm.reset()
     if shared:
         llm.eval(one[:shared])
@@ -189,7 +192,7 @@ class ChatSession:
         self.out = out or sys.stdout
         self.count = count or TemplateCounter(llm)
         self.turns: list[Turn] = []
-        self.n_ctx = llm.n_ctx()
+        self.n_ctx = context_tokens(llm)
 
     def reset(self) -> None:
         self.turns.clear()

@@ -156,6 +156,13 @@ def use_chat_template(llm, template: str) -> None:
                                            stop_token_ids=[llm.token_eos()]).to_chat_handler()
 
 
+def context_tokens(llm) -> int:
+    """Tokens a prompt and its answer may fill: the context asked for. llama.cpp rounds its own up (to a
+    multiple of 256: n_ctx() says 512 when 300 were asked for), but llama-cpp-python's token buffer keeps
+    the size asked for, and evaluating past it fails."""
+    return min(llm.n_ctx(), llm.context_params.n_ctx)
+
+
 def open_llama(served: Served | Path | str, n_ctx: int = 4096, threads: int | None = None, verbose: bool = False,
                chat_template: str | None = None, need_template: bool = True, **llama_kwargs):
     """A checked llama_cpp.Llama for `served` (a Served, or one GGUF file): the files exist, are GGUFs,

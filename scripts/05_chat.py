@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from productqa import paths
-from productqa.errors import cli
+from productqa.errors import UserError, cli
 
 
 def parse_args(argv=None):
@@ -64,12 +64,14 @@ def main(argv=None):
     from productqa.prompts import read_system_prompt
 
     if args.k < 1:
-        raise SystemExit("error: --k must be at least 1")
+        raise UserError("--k must be at least 1")
+    if args.prompt is not None and not args.prompt.strip():
+        raise UserError("-p is empty: pass the question, e.g. -p 'Tell me about \"The Backyard Chicken Handbook\"'")
     if args.print_prompt:
         from productqa.chat import grounded_prompt
 
         if args.prompt is None:
-            raise SystemExit("error: --print-prompt needs the question: -p 'Tell me about ...'")
+            raise UserError("--print-prompt needs the question: -p 'Tell me about ...'")
         print(grounded_prompt(args.catalog, args.prompt, args.k))
         return 0
     system = read_system_prompt(args.system) if args.system else None

@@ -266,6 +266,10 @@ def test_bad_model_files_give_one_sentence(tmp_path, base_gguf):
     result = chat("--model", base_gguf, "-p", "hello", "--ctx", 256)
     assert result.returncode == 2 and "has no chat template" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    for args, message in ((("-p", "  "), "-p is empty"), (("-p", "hi", "--k", 0), "--k must be at least 1")):
+        result = chat("--model", base_gguf, *args)
+        assert result.returncode == 2 and result.stderr.startswith(f"error: {message}"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,6 +291,22 @@ def test_session_trims_history_to_the_context_window(chat_gguf, catalog_path):
     turn = session.ask("harbor " * 400)
     assert turn.cut and turn.prompt_tokens <= 256 - 40
     assert "too long for the 256-token context" in out.getvalue()
+    llm.close()
+
+
+def test_a_context_llama_cpp_rounds_up_is_used_at_the_size_asked_for(chat_gguf):
+    from productqa.chat import warm_prefix
+    from productqa.errors import UserError
+
+    llm = open_llama(chat_gguf, n_ctx=300, threads=1)  # llama.cpp makes it 512; the token buffer stays 300
+    session = ChatSession(llm, None, system="You are terse.", temperature=0, max_tokens=40, grounded=False)
+    assert session.n_ctx == 300
+    turn = session.ask("harbor " * 400)
+    assert turn.cut and turn.prompt_tokens <= 300 - 40  # it used to fill 512 - 40 and fail past 300
+    llm.close()
+    llm = open_llama(chat_gguf, n_ctx=10, threads=1)
+    with pytest.raises(UserError, match="10-token context cannot hold even the system prompt"):
+        warm_prefix(llm, ChatSession(llm, None).count, "You are terse.")
     llm.close()
 
 
