@@ -465,6 +465,8 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
     """Run the whole stage and return stats (read, kept, dropped per reason, rows per split and kind),
     with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of its steps (not in stats.json)."""
     _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k, absent_share, closed_book_share)
+    if workers is not None and workers < 1:
+        raise UserError("--workers must be at least 1 (or left out: one a core)")
     settings = Settings(min_chars, max_chars, val_size, test_size)
     mix = Mix(k, absent_share, closed_book_share)
     templates = read_question_templates()

@@ -106,6 +106,28 @@ def detect() -> tuple[str, str]:
     return ("24gb" if gigabytes >= BIG_GPU_GB else "t4"), seen
 
 
+# The smallest value of each number a run takes (max_steps -1: train for --epochs instead).
+AT_LEAST = {"batch_size": 1, "grad_accum": 1, "max_seq_length": 16, "eval_steps": 1, "save_steps": 1,
+            "logging_steps": 1, "warmup_steps": 0, "lora_r": 1, "lora_alpha": 1}
+
+
+def check_values(values: dict) -> None:
+    """One sentence naming the flag of the first number out of range among `values` (02_train keys)."""
+    def flag(key: str) -> str:
+        return "--" + key.replace("_", "-")
+
+    for key, least in AT_LEAST.items():
+        if key in values and values[key] is not None and values[key] < least:
+            raise UserError(f"{flag(key)} must be at least {least} (got {values[key]})")
+    if values.get("max_steps") is not None and values["max_steps"] != -1 and values["max_steps"] < 1:
+        raise UserError(f"--max-steps must be at least 1, or -1 to train for --epochs (got {values['max_steps']})")
+    for key in ("epochs", "lr"):
+        if values.get(key) is not None and not values[key] > 0:
+            raise UserError(f"{flag(key)} must be above 0 (got {values[key]})")
+    if values.get("lora_dropout") is not None and not 0 <= values["lora_dropout"] < 1:
+        raise UserError(f"--lora-dropout must be in [0, 1) (got {values['lora_dropout']})")
+
+
 def choose(name: str, overrides: dict | None = None) -> tuple[Preset, str]:
     """A --preset value plus flags that were given (None = not given) -> (preset, one-line reason)."""
     if name == "auto":
@@ -119,6 +141,7 @@ def choose(name: str, overrides: dict | None = None) -> tuple[Preset, str]:
     if given.get("batching", "auto") not in BATCHINGS:
         raise UserError(f"unknown batching {given['batching']!r}: choose one of {', '.join(BATCHINGS)}")
     preset = replace(PRESETS[name], **given)
+    check_values(asdict(preset))
     if given:
         why += " with " + ", ".join(f"{k}={v}" for k, v in given.items())
     if name == "cpu" and not preset.gradient_checkpointing and "gradient_checkpointing" not in given:

@@ -428,6 +428,7 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
             raise UserError(f"an interrupted run is in {partial}: continue it with --resume --run-name {name}, "
                             f"or delete that folder")
         args, resume_changes = given, []
+    presets.check_values(args)  # the run's own numbers (LoRA); choose() checks the preset's
     chosen, why = presets.choose(args["preset"], args)  # the preset's fields among args override it
     args["preset"] = chosen.name  # what auto chose: a --resume keeps it on other hardware
     print(why, file=sys.stderr)

@@ -127,6 +127,7 @@ def test_catalog_finds_titles(tmp_path, make_input):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(val_size=0.6, test_size=0.5), "--val-size"),
     (dict(max_records=0), "--max-records"),
+    (dict(workers=-3), "--workers must be at least 1"),
 ])
 def test_bad_arguments_are_one_sentence(make_input, tmp_path, kwargs, message):
     with pytest.raises(UserError, match=message):

@@ -186,6 +186,14 @@ def test_bad_input_is_one_sentence(tmp_path, prepared_sample, monkeypatch):
         choose("a100")
     with pytest.raises(UserError, match="unknown batching"):
         choose("cpu", {"batching": "sorted"})
+    for given, message in (({"batch_size": 0}, "--batch-size must be at least 1"),
+                           ({"max_steps": 0}, "--max-steps must be at least 1, or -1"),
+                           ({"lr": -1e-4}, "--lr must be above 0"), ({"epochs": 0.0}, "--epochs must be above 0")):
+        with pytest.raises(UserError, match=message):
+            choose("cpu", given)
+    assert choose("cpu", {"max_steps": -1, "epochs": 0.5})[0].epochs == 0.5
+    with pytest.raises(UserError, match="--lora-r must be at least 1"):  # the run's own numbers, before any loading
+        train(data=prepared_sample, runs_dir=tmp_path / "runs", lora_r=0, progress=False)
     with pytest.raises(UserError, match="no checkpoint"):
         train(runs_dir=tmp_path / "runs", resume=True)
     (tmp_path / "a-file").write_text("")
