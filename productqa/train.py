@@ -515,6 +515,7 @@ def summary_line(figures: dict, seconds: float, final: Path) -> str:
     def loss(key):
         return "n/a" if figures.get(key) is None else f"{figures[key]:.3f}"
 
+    rate = figures.get("tokens_per_second")
     return (f"trained {figures['steps']} steps in {seconds:.0f}s ({figures['seconds_per_step']} s/step, "
-            f"{figures['tokens_per_second']} tokens/s); loss {loss('first_loss')} -> {loss('last_loss')}, "
+            f"{'n/a' if rate is None else rate} tokens/s); loss {loss('first_loss')} -> {loss('last_loss')}, "
             f"eval loss {loss('eval_loss')} -> {final}")

@@ -213,6 +213,8 @@ def test_a_run_without_eval_loss_ends_with_its_summary_not_a_crash(tmp_path):
     line = summary_line(figures, 4.5, tmp_path / "run")
     assert line.startswith("trained 3 steps in 4s") and "loss 2.500 -> 1.250, eval loss n/a ->" in line
     assert "loss n/a -> n/a" in summary_line({**figures, "first_loss": None, "last_loss": None}, 1, tmp_path)
+    assert "(1.5 s/step, n/a tokens/s)" in line and "(1.5 s/step, 99.5 tokens/s)" in summary_line(
+        {**figures, "tokens_per_second": 99.5}, 4.5, tmp_path)
 
 
 def test_presets_and_overrides():
