@@ -263,7 +263,14 @@ def pick_device(device: str | None = None) -> str:
     """--device, else cuda when there is one."""
     import torch
 
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:  # a torch without CUDA asserts; a bad name is a RuntimeError
+        raise UserError(f"--device {device} is not usable here ({str(err).splitlines()[0]}): pass --device cpu, "
+                        "or leave it out") from None
+    return device
 
 
 def load_models(run_dir: Path, base_path: str, device: str | None = None, repair: dict | None = None):

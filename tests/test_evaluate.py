@@ -332,6 +332,19 @@ def test_missing_split_is_one_sentence(tmp_path):
         E.load_questions(tmp_path, "test", 5)
 
 
+def test_an_unusable_device_is_one_sentence():
+    import torch
+
+    from productqa.errors import UserError
+
+    assert E.pick_device("cpu") == "cpu"
+    with pytest.raises(UserError, match="--device gpu is not usable here"):
+        E.pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="--device cuda is not usable here"):
+            E.pick_device("cuda")
+
+
 def test_a_damaged_split_is_one_sentence(tmp_path):
     from productqa.errors import UserError
 
