@@ -95,8 +95,9 @@ def write_jsonl(path: Path, rows) -> None:
 
 
 def iter_jsonl(path: Path):
-    """The rows of a JSON Lines file, one at a time (a train split of the real data is gigabytes)."""
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+    """The rows of a JSON Lines file, one at a time (a train split of the real data is gigabytes).
+    Lines are read as bytes: json decodes each as UTF-8, so a bad byte is a ValueError of its line."""
+    with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:

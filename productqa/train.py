@@ -408,6 +408,7 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
     given = {**defaults(), **{k: v for k, v in kwargs.items() if v is not None}}
     given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
     runs_dir, run_name, resume = Path(given.pop("runs_dir")), given["run_name"], given.pop("resume")
+    presets.check_values(given)  # the numbers given, before anything is read or written; choose() checks the preset's
     # -- where the run lives; --resume takes its arguments from the interrupted run ------------------
     if resume:
         partial = find_resumable(runs_dir, run_name)
@@ -428,7 +429,6 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
             raise UserError(f"an interrupted run is in {partial}: continue it with --resume --run-name {name}, "
                             f"or delete that folder")
         args, resume_changes = given, []
-    presets.check_values(args)  # the run's own numbers (LoRA); choose() checks the preset's
     chosen, why = presets.choose(args["preset"], args)  # the preset's fields among args override it
     args["preset"] = chosen.name  # what auto chose: a --resume keeps it on other hardware
     print(why, file=sys.stderr)

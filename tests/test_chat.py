@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,7 @@ class ScriptedLlm:
 
     def __init__(self, answer: str, finish: str = "stop"):
         self.answer, self.finish, self.calls = answer, finish, []
+        self.context_params = types.SimpleNamespace(n_ctx=2048)  # the context asked for
 
     def n_ctx(self):
         return 2048
