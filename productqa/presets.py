@@ -107,7 +107,7 @@ def detect() -> tuple[str, str]:
 
 
 # The smallest value of each number a run takes (max_steps -1: train for --epochs instead).
-AT_LEAST = {"batch_size": 1, "grad_accum": 1, "max_seq_length": 16, "eval_steps": 1, "save_steps": 1,
+AT_LEAST = {"batch_size": 1, "grad_accum": 1, "max_seq_length": 1, "eval_steps": 1, "save_steps": 1,
             "logging_steps": 1, "warmup_steps": 0, "lora_r": 1, "lora_alpha": 1}
 
 
