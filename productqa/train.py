@@ -512,10 +512,9 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
 
 def summary_line(figures: dict, seconds: float, final: Path) -> str:
     """The last line of a run; a figure the run did not produce (no eval step, no logged loss) reads n/a."""
-    def loss(key):
-        return "n/a" if figures.get(key) is None else f"{figures[key]:.3f}"
+    def figure(key, spec=".3f"):
+        return "n/a" if figures.get(key) is None else format(figures[key], spec)
 
-    rate = figures.get("tokens_per_second")
     return (f"trained {figures['steps']} steps in {seconds:.0f}s ({figures['seconds_per_step']} s/step, "
-            f"{'n/a' if rate is None else rate} tokens/s); loss {loss('first_loss')} -> {loss('last_loss')}, "
-            f"eval loss {loss('eval_loss')} -> {final}")
+            f"{figure('tokens_per_second', '')} tokens/s); loss {figure('first_loss')} -> {figure('last_loss')}, "
+            f"eval loss {figure('eval_loss')} -> {final}")

@@ -173,15 +173,13 @@ def test_bad_input_is_one_sentence(tmp_path, prepared_sample, monkeypatch):
     (tmp_path / "val.jsonl").write_text("")
     with pytest.raises(UserError, match="empty"):
         load_splits(tmp_path)
-    (tmp_path / "train.jsonl").write_text('{"conversations": [\n')
-    with pytest.raises(UserError, match="train.jsonl line 1 is not JSON"):
-        load_splits(tmp_path)
-    (tmp_path / "train.jsonl").write_text('{"id": "u1"}\n')
-    with pytest.raises(UserError, match="train.jsonl row 1: no 'conversations' list"):
-        load_splits(tmp_path)
-    (tmp_path / "train.jsonl").write_text('{"conversations": [{"from": "human", "value": "q"}]}\n')
-    with pytest.raises(UserError, match="the last turn is not the answer"):
-        load_splits(tmp_path)
+    unanswered = '{"conversations": [{"from": "human", "value": "q"}]}\n'
+    for text, message in (('{"conversations": [\n', "train.jsonl line 1 is not JSON"),
+                          ('{"id": "u1"}\n', "train.jsonl row 1: no 'conversations' list"),
+                          (unanswered, "the last turn is not the answer")):
+        (tmp_path / "train.jsonl").write_text(text)
+        with pytest.raises(UserError, match=message):
+            load_splits(tmp_path)
     with pytest.raises(UserError, match="unknown preset"):
         choose("a100")
     with pytest.raises(UserError, match="unknown batching"):
