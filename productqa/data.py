@@ -10,6 +10,7 @@ any line msgspec rejects goes through parse_line, so every reason is the one jso
 from __future__ import annotations
 
 import json
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -27,34 +28,79 @@ except ImportError:  # pragma: no cover - python-isal is in requirements.txt
     _InflateError = zlib.error
 
 GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive starts with a file, or is empty
+# What the Extreme Classification Repository's LF-Amazon-1.3M.raw.zip holds, read from inside it.
+ZIP_MEMBERS = ("trn.json.gz", "trn.json")
+# Formats read by other tools: the first bytes of each, and what it is.
+OTHER_FORMATS = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd", b"7z\xbc\xaf\x27\x1c": "7-Zip"}
 BOM = b"\xef\xbb\xbf"
 REQUIRED_FIELDS = ("uid", "title", "content")
 SPLITS = ("train", "val", "test")
-_DAMAGED = (EOFError, OSError, zlib.error, _InflateError)
+_DAMAGED = (EOFError, OSError, zlib.error, _InflateError, zipfile.BadZipFile)
 
 
 class LineReader:
-    """Iterate the raw lines of a JSON Lines file, plain or gzip (detected by content, not name)."""
+    """Iterate the raw lines of a JSON Lines file: plain, gzip, or the trn.json(.gz) inside a zip
+    archive such as LF-Amazon-1.3M.raw.zip (detected by content, not name)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         if not self.path.is_file():
             why = "is not a file" if self.path.exists() else "does not exist"
             raise UserError(f"input {self.path} {why}: pass --input path/to/trn.json(.gz)")
-        self.size = self.path.stat().st_size
         self._raw = open(self.path, "rb")
-        is_gzip = self._raw.read(2) == GZIP_MAGIC
-        self._raw.seek(0)
-        self.compressed = is_gzip
-        self._stream = GzipFile(fileobj=self._raw, mode="rb") if is_gzip else self._raw
+        self._archive = None
+        self.member: str | None = None  # the file read inside a zip archive
+        self._source = self._stream = self._raw  # the JSON Lines' bytes, compressed or not; the lines' bytes
+        try:
+            head = self._raw.read(8)
+            self._raw.seek(0)
+            for magic, name in OTHER_FORMATS.items():
+                if head.startswith(magic):
+                    raise UserError(f"input {self.path} is {name}-compressed: decompress it and pass the .json "
+                                    "file (or recompress it with gzip)")
+            self.size = self.path.stat().st_size
+            if head.startswith(ZIP_MAGIC):
+                self._source, self.size = self._open_member()
+                head = self._source.peek(2)[:2]
+            # a plain file is read by workers at offsets; anything else has to be inflated in order
+            self.compressed = self._source is not self._raw or head.startswith(GZIP_MAGIC)
+            self._stream = GzipFile(fileobj=self._source, mode="rb") if head.startswith(GZIP_MAGIC) else self._source
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_member(self):
+        """The archive's trn.json(.gz) (or its only file), opened, and its size."""
+        try:
+            self._archive = zipfile.ZipFile(self._raw)
+            files = [info for info in self._archive.infolist() if not info.is_dir()]
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise self._damaged(err) from None
+        chosen = [info for name in ZIP_MEMBERS for info in files if info.filename.rsplit("/", 1)[-1] == name]
+        if not chosen and len(files) == 1:
+            chosen = files
+        if not chosen:
+            names = ", ".join(info.filename for info in files[:10]) or "no files"
+            raise UserError(f"the zip archive {self.path} holds no trn.json.gz or trn.json (it holds {names}): "
+                            "unzip it and pass the file to prepare with --input")
+        self.member = chosen[0].filename
+        try:
+            return self._archive.open(chosen[0]), chosen[0].file_size
+        except (NotImplementedError, RuntimeError) as err:  # Deflate64 (some tools' choice for big files), a password
+            raise UserError(f"{self.path}: {chosen[0].filename} is stored in a way Python cannot read ({err}): "
+                            "unzip it with another tool and pass the file with --input") from None
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise self._damaged(err) from None
 
     def fileno(self) -> int:
         """The input file's descriptor (its bytes, compressed or not)."""
         return self._raw.fileno()
 
     def position(self) -> int:
-        """Bytes of the file consumed so far (compressed bytes for .gz), for a progress bar."""
-        return self._raw.tell()
+        """Bytes of the input consumed so far (compressed bytes for .gz; of the member in a zip), for a
+        progress bar."""
+        return self._source.tell()
 
     def _damaged(self, err: Exception) -> UserError:
         return UserError(f"{self.path} is damaged or truncated ({err}); download it again")
@@ -83,8 +129,9 @@ class LineReader:
             yield tail
 
     def close(self) -> None:
-        self._stream.close()
-        self._raw.close()
+        for stream in (self._stream, self._source, self._archive, self._raw):
+            if stream is not None:
+                stream.close()
 
     def __enter__(self):
         return self

@@ -463,7 +463,8 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
             k: int = 3, absent_share: float = 0.2, closed_book_share: float = 0.2,
             workers: int | None = None, progress: bool = True) -> dict:
     """Run the whole stage and return stats (read, kept, dropped per reason, rows per split and kind),
-    with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of its steps (not in stats.json)."""
+    with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of its steps, and the "zip_member"
+    read where the input is a zip archive (those not in stats.json)."""
     _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k, absent_share, closed_book_share)
     if workers is not None and workers < 1:
         raise UserError("--workers must be at least 1 (or left out: one a core)")
@@ -514,8 +515,8 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
     assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
     write_json(out_dir / "stats.json", stats)
     steps.done("4. stats, renames")
-    return {**stats, "seconds": steps.total(), "timings": {**steps.times, "3a. catalog indexes (a thread in 3.)":
-                                                           {"wall": round(catalog_seconds, 2)}},
+    return {**stats, **({"zip_member": reader.member} if reader.member else {}), "seconds": steps.total(),
+            "timings": {**steps.times, "3a. catalog indexes (a thread in 3.)": {"wall": round(catalog_seconds, 2)}},
             "peak_rss_mb": Steps.peak_rss_mb()}
 
 

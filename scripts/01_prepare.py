@@ -3,6 +3,7 @@
 
     python scripts/01_prepare.py                                   # the bundled sample
     python scripts/01_prepare.py --input ~/data/LF-Amazon-1.3M/trn.json.gz --max-records 50000
+    python scripts/01_prepare.py --input ~/Downloads/LF-Amazon-1.3M.raw.zip   # its trn.json.gz, not unzipped
     python scripts/01_prepare.py --k 4 --absent-share 0.1 --closed-book-share 0.3
 
 Writes data/processed/{train,val,test}.jsonl (ShareGPT rows: grounded, absent or closed_book),
@@ -18,7 +19,8 @@ from productqa.errors import cli
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # input / output
-    parser.add_argument("--input", type=Path, default=paths.SAMPLE_DATA, help="trn.json or trn.json.gz (JSON Lines)")
+    parser.add_argument("--input", type=Path, default=paths.SAMPLE_DATA,
+                        help="trn.json or trn.json.gz (JSON Lines), or the zip archive that holds one")
     parser.add_argument("--out", type=Path, default=paths.PROCESSED, help="output folder")
     # selection and splits
     parser.add_argument("--max-records", type=int, default=None, help="keep at most this many records")
@@ -53,7 +55,8 @@ def main(argv=None):
     write_meta(args.out / "meta.json", "prepare", args, stats=stats)
     dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items()) or "none"
     kinds = ", ".join(f"{k} {v:,}" for k, v in stats["kinds"].items())
-    print(f"read {stats['read']:,} records, kept {stats['kept']:,} in the catalog; dropped: {dropped}\n"
+    source = f" from {stats['zip_member']}" if "zip_member" in stats else ""
+    print(f"read {stats['read']:,} records{source}, kept {stats['kept']:,} in the catalog; dropped: {dropped}\n"
           f"questions: train {stats['splits']['train']:,} / val {stats['splits']['val']:,} / "
           f"test {stats['splits']['test']:,} ({kinds}); {stats['seconds']}s -> {args.out}")
 

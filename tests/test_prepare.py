@@ -1,6 +1,8 @@
+import bz2
 import gzip
 import json
 import shutil
+import zipfile
 
 import pytest
 
@@ -74,18 +76,53 @@ def test_counts_add_up_on_the_sample(tmp_path):
     assert "&#" not in text and "<p>" not in text and "This text refers to" not in text
 
 
-def test_outputs_are_byte_identical_across_runs_and_gzip(tmp_path):
+def test_outputs_are_byte_identical_across_runs_gzip_and_zip(tmp_path):
     source = tmp_path / "trn.json"
     write_records(source, 600, seed=3)
     with open(source, "rb") as plain, gzip.open(tmp_path / "trn.json.gz", "wb") as packed:
         shutil.copyfileobj(plain, packed)
+    with zipfile.ZipFile(tmp_path / "LF-Amazon-1.3M.raw.zip", "w") as archive:  # the real archive's layout
+        for name in ("lbl.json.gz", "trn.json.gz", "tst.json.gz"):
+            archive.write(tmp_path / "trn.json.gz", f"LF-Amazon-1.3M/{name}")
+    with zipfile.ZipFile(tmp_path / "deflated.zip", "w", zipfile.ZIP_DEFLATED) as archive:  # its only file
+        archive.write(source, "records.json")
     prepare(source, tmp_path / "a", progress=False, workers=2)
     prepare(source, tmp_path / "b", progress=False, workers=1)
     prepare(tmp_path / "trn.json.gz", tmp_path / "c", progress=False, workers=2)
+    zipped = prepare(tmp_path / "LF-Amazon-1.3M.raw.zip", tmp_path / "d", progress=False, workers=2)
+    assert zipped["zip_member"] == "LF-Amazon-1.3M/trn.json.gz"
+    prepare(tmp_path / "deflated.zip", tmp_path / "e", progress=False, workers=1)
     for name in OUTPUTS:
         first = (tmp_path / "a" / name).read_bytes()
-        assert first == (tmp_path / "b" / name).read_bytes(), name
-        assert first == (tmp_path / "c" / name).read_bytes(), name
+        for other in "bcde":
+            assert first == (tmp_path / other / name).read_bytes(), (name, other)
+
+
+def test_an_input_in_another_format_is_one_sentence(tmp_path):
+    source = tmp_path / "trn.json"
+    write_records(source, 50, seed=3)
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        for name in ("lbl.json.gz", "tst.json.gz"):
+            archive.write(source, f"LF-Amazon-1.3M/{name}")
+    with pytest.raises(UserError, match="holds no trn.json.gz or trn.json .it holds LF-Amazon-1.3M/lbl.json.gz, "
+                                        "LF-Amazon-1.3M/tst.json.gz.: unzip it"):
+        prepare(tmp_path / "other.zip", tmp_path / "out", progress=False)
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes((tmp_path / "other.zip").read_bytes()[:-200])  # the archive's directory is at its end
+    with pytest.raises(UserError, match="cut.zip is damaged or truncated"):
+        prepare(cut, tmp_path / "out", progress=False)
+    with zipfile.ZipFile(tmp_path / "flipped.zip", "w") as archive:
+        archive.write(source, "trn.json")
+    flipped = bytearray((tmp_path / "flipped.zip").read_bytes())
+    flipped[len(flipped) // 2] ^= 0x20  # a byte of a record changes: the member's CRC-32 no longer matches
+    (tmp_path / "flipped.zip").write_bytes(flipped)
+    with pytest.raises(UserError, match=r"flipped.zip is damaged or truncated \(Bad CRC-32"):
+        prepare(tmp_path / "flipped.zip", tmp_path / "out", progress=False)
+    packed = tmp_path / "trn.json.bz2"
+    packed.write_bytes(bz2.compress(source.read_bytes()))
+    with pytest.raises(UserError, match="is bzip2-compressed: decompress it"):
+        prepare(packed, tmp_path / "out", progress=False)
+    assert not list((tmp_path / "out").iterdir())  # nothing left behind by an input that cannot be read
 
 
 def test_split_is_by_uid_whatever_max_records(tmp_path):
