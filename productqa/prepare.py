@@ -220,7 +220,7 @@ class TextFile:
     def fields(uid: str, title: str, description: str) -> tuple[bytes, bytes, bytes, bytes]:
         return uid.encode("utf-8"), escaped(uid), escaped(title), escaped(description)
 
-    def append(self, parts: Parts, where: tuple[str, int, int], lengths: array, skip: int = 0) -> None:
+    def append(self, parts: Parts, where: tuple[str, int], lengths: array, skip: int = 0) -> None:
         """The records whose fields are `lengths` long, from parts at `where` (after `skip` bytes)."""
         self.file.flush()
         parts.copy(where, self.file.fileno(), skip, sum(lengths))
@@ -260,39 +260,46 @@ class TextFile:
 
 
 class Parts:
-    """Bytes a worker hands back through a file of its own in a temporary folder, not a pipe: the main
-    process then copies them where they go inside the kernel (files.copy_range). Pickling, piping and
-    unpickling cost ~4 CPU-s a GB, and pass 2 alone writes 2.2 GB at full size."""
+    """Bytes a worker hands back through a file in a temporary folder, not a pipe: the main process
+    copies them where they go inside the kernel (files.copy_range) and deletes the file. Pickling,
+    piping and unpickling cost ~4 CPU-s a GB, and pass 2 alone writes 2.2 GB at full size. One file a
+    hand-over, deleted once copied, so that the parts never pile up on disk (they were 3 GB at full
+    size) and are mostly gone before the kernel writes them out."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self._mine: dict[str, object] = {}  # this process's files, by name
-        self._read: dict[str, int] = {}     # descriptors of the files the main process copies from
+        self._count = 0                 # hand-overs by this process: the next file's name
+        self._read: dict[str, int] = {}  # descriptors of the files the main process copies from
 
-    def put(self, data: bytes, kind: str) -> tuple[str, int, int]:
-        """In a worker: append data to this process's file of that kind; returns where it is."""
-        name = f"{kind}.{os.getpid()}"
-        handle = self._mine.get(name)
-        if handle is None:
-            handle = self._mine[name] = open(self.folder / name, "ab", buffering=0)
-        offset = handle.tell()
-        handle.write(data)
-        return name, offset, len(data)
+    def put(self, data: bytes, kind: str) -> tuple[str, int]:
+        """In a worker: data in a new file; returns where it is (the file's name, and the size)."""
+        self._count += 1
+        name = f"{kind}.{os.getpid()}.{self._count}"
+        with open(self.folder / name, "xb", buffering=0) as handle:
+            view = memoryview(data)
+            while view:
+                view = view[handle.write(view):]
+        return name, len(data)
 
-    def copy(self, where: tuple[str, int, int], destination: int, skip: int = 0, length: int | None = None) -> None:
+    def copy(self, where: tuple[str, int], destination: int, skip: int = 0, length: int | None = None) -> None:
         """In the main process: append the bytes at `where` (from `skip` on, `length` of them) to the
         file descriptor `destination`."""
-        name, offset, size = where
+        name, size = where
         if name not in self._read:
             self._read[name] = os.open(self.folder / name, os.O_RDONLY)
-        copy_range(self._read[name], destination, offset + skip, size - skip if length is None else length)
+        copy_range(self._read[name], destination, skip, size - skip if length is None else length)
+
+    def remove(self, where: tuple[str, int]) -> None:
+        """In the main process: the bytes at `where` are copied; delete their file."""
+        name = where[0]
+        if name in self._read:
+            os.close(self._read.pop(name))
+        os.unlink(self.folder / name)
 
     def close(self) -> None:
-        for handle in self._mine.values():
-            handle.close()
         for descriptor in self._read.values():
             os.close(descriptor)
-        self._mine, self._read = {}, {}
+        self._read = {}
 
 
 class Collector:
@@ -352,12 +359,13 @@ class Collector:
         self._add_words(block, None if everything else fresh)
         if everything:
             self.texts.append(self.parts, block.texts, block.lengths)
-            return
-        width, lengths = TextFile.FIELDS, block.lengths
-        offsets = np.concatenate(([0], np.cumsum(np.frombuffer(lengths, dtype=np.uint32), dtype=np.int64)))
-        for start, end in _runs(fresh):  # records start..end-1 are kept: one copy for them
-            skip = int(offsets[width * start])
-            self.texts.append(self.parts, block.texts, lengths[width * start:width * end], skip)
+        else:
+            width, lengths = TextFile.FIELDS, block.lengths
+            offsets = np.concatenate(([0], np.cumsum(np.frombuffer(lengths, dtype=np.uint32), dtype=np.int64)))
+            for start, end in _runs(fresh):  # records start..end-1 are kept: one copy for them
+                skip = int(offsets[width * start])
+                self.texts.append(self.parts, block.texts, lengths[width * start:width * end], skip)
+        self.parts.remove(block.texts)
 
     def _add_words(self, block: Cleaned, fresh: list[int] | None) -> None:
         """The ids of the kept records' title words (new words get the next ids)."""
@@ -435,7 +443,7 @@ class RowJob:
 _JOB: RowJob | None = None
 
 
-def write_row_block(first: int) -> tuple[list[tuple[str, int, int]], Counter, list[int]]:
+def write_row_block(first: int) -> tuple[list[tuple[str, int]], Counter, list[int]]:
     """In a worker: the rows of records first..first+ROW_BLOCK-1 (those asked about: the first of their
     title), written to part files; returns where each split's lines are, and the number of rows of each
     kind and of each split."""
@@ -632,6 +640,7 @@ def _write_rows(job: RowJob, outputs: dict, workers: int, show: bool, meanwhile)
                     starts, _in_order(pool, write_row_block, starts, AHEAD * workers)):
                 for split, part in zip(SPLITS, where):
                     job.parts.copy(part, outputs[split].fileno())
+                    job.parts.remove(part)
                 kinds.update(block_kinds)
                 per_split = [total + more for total, more in zip(per_split, block_counts)]
                 bar.update(min(count, first + ROW_BLOCK) - first)
