@@ -436,3 +436,32 @@ def test_max_records_counts_the_same_whatever_the_workers(tmp_path):
     for name in OUTPUTS:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_a_full_disk_is_one_sentence_and_keeps_the_last_outputs(tmp_path, monkeypatch, capsys):
+    import errno
+    import importlib.util
+    from pathlib import Path
+
+    from productqa import prepare as stage
+
+    path = Path(__file__).parents[1] / "scripts" / "01_prepare.py"
+    spec = importlib.util.spec_from_file_location("prepare_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    source = tmp_path / "trn.json"
+    write_records(source, 300, seed=2)
+    script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1"])
+    kept = [*OUTPUTS, "meta.json"]
+    before = {name: (tmp_path / "out" / name).read_bytes() for name in kept}
+
+    def full(self, data, kind):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / kind))
+
+    monkeypatch.setattr(stage.Parts, "put", full)
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1", "--seed", "7"])
+    assert exit_info.value.code == 2
+    assert "error: the disk is full (No space left on device writing " in capsys.readouterr().err
+    assert before == {name: (tmp_path / "out" / name).read_bytes() for name in kept}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(kept)  # no temporary file left
