@@ -438,7 +438,7 @@ def test_max_records_counts_the_same_whatever_the_workers(tmp_path):
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
-def test_a_full_disk_is_one_sentence_and_keeps_the_last_outputs(tmp_path, monkeypatch, capsys):
+def test_a_failed_run_keeps_the_last_outputs(tmp_path, monkeypatch, capsys):
     import errno
     import importlib.util
     from pathlib import Path
@@ -465,3 +465,9 @@ def test_a_full_disk_is_one_sentence_and_keeps_the_last_outputs(tmp_path, monkey
     assert "error: the disk is full (No space left on device writing " in capsys.readouterr().err
     assert before == {name: (tmp_path / "out" / name).read_bytes() for name in kept}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(kept)  # no temporary file left
+    monkeypatch.undo()
+    (tmp_path / "empty.json").write_text("\n")
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--input", str(tmp_path / "empty.json"), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and "has no records" in capsys.readouterr().err
+    assert before == {name: (tmp_path / "out" / name).read_bytes() for name in kept}
