@@ -1,11 +1,15 @@
 import bz2
+import errno
 import gzip
+import importlib.util
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import pytest
 
+from productqa import prepare as prepare_stage
 from productqa.catalog import Catalog
 from productqa.data import split_of
 from productqa.errors import UserError
@@ -439,12 +443,6 @@ def test_max_records_counts_the_same_whatever_the_workers(tmp_path):
 
 
 def test_a_failed_run_keeps_the_last_outputs(tmp_path, monkeypatch, capsys):
-    import errno
-    import importlib.util
-    from pathlib import Path
-
-    from productqa import prepare as stage
-
     path = Path(__file__).parents[1] / "scripts" / "01_prepare.py"
     spec = importlib.util.spec_from_file_location("prepare_script", path)
     script = importlib.util.module_from_spec(spec)
@@ -458,7 +456,7 @@ def test_a_failed_run_keeps_the_last_outputs(tmp_path, monkeypatch, capsys):
     def full(self, data, kind):
         raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / kind))
 
-    monkeypatch.setattr(stage.Parts, "put", full)
+    monkeypatch.setattr(prepare_stage.Parts, "put", full)
     with pytest.raises(SystemExit) as exit_info:
         script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1", "--seed", "7"])
     assert exit_info.value.code == 2
