@@ -63,9 +63,10 @@ class LineReader:
             if head.startswith(ZIP_MAGIC):
                 self._source, self.size = self._open_member()
                 head = self._source.peek(2)[:2]
+            is_gzip = head.startswith(GZIP_MAGIC)
             # a plain file is read by workers at offsets; anything else has to be inflated in order
-            self.compressed = self._source is not self._raw or head.startswith(GZIP_MAGIC)
-            self._stream = GzipFile(fileobj=self._source, mode="rb") if head.startswith(GZIP_MAGIC) else self._source
+            self.compressed = is_gzip or self._source is not self._raw
+            self._stream = GzipFile(fileobj=self._source, mode="rb") if is_gzip else self._source
         except BaseException:
             self.close()
             raise
@@ -75,7 +76,7 @@ class LineReader:
         try:
             self._archive = zipfile.ZipFile(self._raw)
             files = [info for info in self._archive.infolist() if not info.is_dir()]
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
+        except _DAMAGED as err:
             raise self._damaged(err) from None
         chosen = [info for name in ZIP_MEMBERS for info in files if info.filename.rsplit("/", 1)[-1] == name]
         if not chosen and len(files) == 1:
@@ -90,7 +91,7 @@ class LineReader:
         except (NotImplementedError, RuntimeError) as err:  # Deflate64 (some tools' choice for big files), a password
             raise UserError(f"{self.path}: {chosen[0].filename} is stored in a way Python cannot read ({err}): "
                             "unzip it with another tool and pass the file with --input") from None
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
+        except _DAMAGED as err:
             raise self._damaged(err) from None
 
     def fileno(self) -> int:

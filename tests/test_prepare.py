@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from productqa import prepare as prepare_stage
 from productqa.catalog import Catalog
 from productqa.data import split_of
 from productqa.errors import UserError
@@ -456,7 +455,7 @@ def test_a_failed_run_keeps_the_last_outputs(tmp_path, monkeypatch, capsys):
     def full(self, data, kind):
         raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / kind))
 
-    monkeypatch.setattr(prepare_stage.Parts, "put", full)
+    monkeypatch.setattr("productqa.prepare.Parts.put", full)
     with pytest.raises(SystemExit) as exit_info:
         script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1", "--seed", "7"])
     assert exit_info.value.code == 2
