@@ -222,13 +222,11 @@ class TextFile:
 
     def append(self, parts: Parts, where: tuple[str, int], lengths: array, skip: int = 0) -> None:
         """The records whose fields are `lengths` long, from parts at `where` (after `skip` bytes)."""
-        self.file.flush()
         parts.copy(where, self.file.fileno(), skip, sum(lengths))
         self.lengths.extend(lengths)
 
     def seal(self) -> None:
-        """No more records: flush, and turn the lengths into offsets."""
-        self.file.flush()
+        """No more records: the lengths become offsets (the file is unbuffered: nothing to flush)."""
         lengths = np.frombuffer(self.lengths, dtype=np.uint32) if self.lengths else np.zeros(0, np.uint32)
         self._bounds = memoryview(np.concatenate((np.zeros(1, np.uint64), np.cumsum(lengths, dtype=np.uint64))))
         self.lengths = array("I")

@@ -46,7 +46,8 @@ def partial_dir(runs_dir: Path, name: str) -> Path:
 
 
 def default_run_name(model: str) -> str:
-    slug = re.sub(r"[^\w.-]+", "-", Path(model).name if "/" not in model or Path(model).is_dir() else model.split("/")[-1])
+    base = Path(model).name if "/" not in model or Path(model).is_dir() else model.split("/")[-1]
+    slug = re.sub(r"[^\w.-]+", "-", base)
     return f"{slug.strip('-') or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -416,8 +417,8 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
         args, changed = resume_args(saved["given"], given)
         name = saved["run_name"]
         checkpoint = last_checkpoint(partial)
-        print(f"resuming {name} from {checkpoint.name}"
-              + "".join(f", {key} {saved['given'].get(key)} -> {value}" for key, value in changed.items()), file=sys.stderr)
+        described = "".join(f", {key} {saved['given'].get(key)} -> {value}" for key, value in changed.items())
+        print(f"resuming {name} from {checkpoint.name}{described}", file=sys.stderr)
         resume_changes = saved.get("resume_changes", []) + ([{"at": checkpoint.name, **changed}] if changed else [])
     else:
         name = run_name or default_run_name(given["model"])
