@@ -69,12 +69,18 @@ def copy_range(source: int, destination: int, offset: int, length: int) -> None:
         except OSError:  # e.g. a filesystem or kernel without it: go on with plain reads and writes
             pass
     while offset < end:
-        data = memoryview(os.pread(source, min(end - offset, 1 << 24), offset))
+        data = os.pread(source, min(end - offset, 1 << 24), offset)
         if not data:
             raise OSError(f"file ended at {offset} of {end}")
         offset += len(data)
-        while data:
-            data = data[os.write(destination, data):]
+        write_all(destination, data)
+
+
+def write_all(descriptor: int, data: bytes) -> None:
+    """Write all of data to a file descriptor (os.write may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
 
 
 def write_json(path: Path, obj) -> None:

@@ -39,7 +39,7 @@ from productqa.catalog import CatalogWriter
 from productqa.clean import cap_length, clean_and_judge, clean_text
 from productqa.data import SPLITS, LineReader, parse_fields, split_of
 from productqa.errors import UserError
-from productqa.files import atomic_open, atomic_path, copy_range, output_folder, write_json
+from productqa.files import atomic_open, atomic_path, copy_range, output_folder, write_all, write_json
 from productqa.hashing import digest8
 from productqa.progress import progress as progress_bar
 from productqa.prompts import pick_template, read_question_templates
@@ -274,9 +274,7 @@ class Parts:
         self._count += 1
         name = f"{kind}.{os.getpid()}.{self._count}"
         with open(self.folder / name, "xb", buffering=0) as handle:
-            view = memoryview(data)
-            while view:
-                view = view[handle.write(view):]
+            write_all(handle.fileno(), data)
         return name, len(data)
 
     def copy(self, where: tuple[str, int], destination: int, skip: int = 0, length: int | None = None) -> None:
@@ -603,9 +601,7 @@ def _spans(reader: LineReader, spool) -> Iterator[tuple[int, int]]:
     offset = 0
     for block in reader.blocks(BLOCK_BYTES):
         if spool is not None:
-            view = memoryview(block)
-            while view:
-                view = view[spool.write(view):]
+            write_all(spool.fileno(), block)
         yield offset, len(block)
         offset += len(block)
 

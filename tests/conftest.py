@@ -1,7 +1,19 @@
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(filename: str):
+    """A stage's script (scripts/<filename>) as a module, to call its main() or parse_args() in-process."""
+    spec = importlib.util.spec_from_file_location(Path(filename).stem.lstrip("0123456789_") + "_script",
+                                                  ROOT / "scripts" / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_lines(path: Path, lines) -> Path:

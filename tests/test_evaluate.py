@@ -1,4 +1,3 @@
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,6 +8,7 @@ from productqa.chat_format import answer_of, conversation_ids, prompt_text
 from productqa.files import read_jsonl
 from productqa.report import write_report
 from productqa.train import TARGET_MODULES
+from tests.conftest import load_script as load_script_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM = "You are a test assistant."
@@ -58,10 +58,7 @@ def private_cache(tmp_path_factory):
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "03_evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_file("03_evaluate.py")
 
 
 # ---- report from a fake samples file ----------------------------------------------------------------

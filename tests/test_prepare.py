@@ -1,11 +1,9 @@
 import bz2
 import errno
 import gzip
-import importlib.util
 import json
 import shutil
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,7 @@ from productqa.errors import UserError
 from productqa.prepare import prepare
 from bench.synthetic import write_records
 from productqa.titles import normalize_title
-from tests.conftest import record
+from tests.conftest import load_script, record
 
 OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "stats.json", "catalog.sqlite")
 
@@ -298,6 +296,32 @@ def test_a_failed_run_keeps_the_last_good_output(make_input, tmp_path):
     assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
 
 
+def test_the_script_keeps_its_outputs_and_meta_on_a_full_disk_or_an_empty_input(tmp_path, monkeypatch, capsys):
+    script = load_script("01_prepare.py")
+    source = tmp_path / "trn.json"
+    write_records(source, 300, seed=2)
+    script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1"])
+    kept = [*OUTPUTS, "meta.json"]
+    before = {name: (tmp_path / "out" / name).read_bytes() for name in kept}
+
+    def full(self, data, kind):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / kind))
+
+    monkeypatch.setattr("productqa.prepare.Parts.put", full)
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1", "--seed", "7"])
+    assert exit_info.value.code == 2
+    assert "error: the disk is full (No space left on device writing " in capsys.readouterr().err
+    assert before == {name: (tmp_path / "out" / name).read_bytes() for name in kept}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(kept)  # no temporary file left
+    monkeypatch.undo()
+    (tmp_path / "empty.json").write_text("\n")
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--input", str(tmp_path / "empty.json"), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and "has no records" in capsys.readouterr().err
+    assert before == {name: (tmp_path / "out" / name).read_bytes() for name in kept}
+
+
 # --- the fast paths of 01_prepare give what the plain definitions give -----------------------------
 import random  # noqa: E402
 import string  # noqa: E402
@@ -439,32 +463,3 @@ def test_max_records_counts_the_same_whatever_the_workers(tmp_path):
     for name in OUTPUTS:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]  # no temporary files left
-
-
-def test_a_failed_run_keeps_the_last_outputs(tmp_path, monkeypatch, capsys):
-    path = Path(__file__).parents[1] / "scripts" / "01_prepare.py"
-    spec = importlib.util.spec_from_file_location("prepare_script", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    source = tmp_path / "trn.json"
-    write_records(source, 300, seed=2)
-    script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1"])
-    kept = [*OUTPUTS, "meta.json"]
-    before = {name: (tmp_path / "out" / name).read_bytes() for name in kept}
-
-    def full(self, data, kind):
-        raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / kind))
-
-    monkeypatch.setattr("productqa.prepare.Parts.put", full)
-    with pytest.raises(SystemExit) as exit_info:
-        script.main(["--input", str(source), "--out", str(tmp_path / "out"), "--workers", "1", "--seed", "7"])
-    assert exit_info.value.code == 2
-    assert "error: the disk is full (No space left on device writing " in capsys.readouterr().err
-    assert before == {name: (tmp_path / "out" / name).read_bytes() for name in kept}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(kept)  # no temporary file left
-    monkeypatch.undo()
-    (tmp_path / "empty.json").write_text("\n")
-    with pytest.raises(SystemExit) as exit_info:
-        script.main(["--input", str(tmp_path / "empty.json"), "--out", str(tmp_path / "out")])
-    assert exit_info.value.code == 2 and "has no records" in capsys.readouterr().err
-    assert before == {name: (tmp_path / "out" / name).read_bytes() for name in kept}
