@@ -3,11 +3,14 @@
     model       productqa.served: export/latest's default form (a merged GGUF, or base + LoRA GGUF), checked
     session     ChatSession.ask, grounded (the default with a catalog): retrieve k records; if the
                 product is in the catalog (an exact or one-typo title match: code decides, not the
-                model), put them in the trained prompt (productqa.grounded) and stream the answer;
-                else answer "not in the catalog" and invent nothing. Closed book: the question alone,
-                with the conversation so far fitted into n_ctx.
-    sources     the records put in the prompt, the ones the answer cites marked; a cited uid that was
-                not in the prompt is never shown as a source.
+                model), put them in the trained prompt (productqa.grounded) and stream the answer,
+                the model kept from answering "not in the catalog" (RefusalBan); several products
+                with that title: list them and let the next line pick one by number or uid; no
+                title match: answer "not in the catalog" and invent nothing. Closed book: the
+                question alone, with the conversation so far fitted into n_ctx.
+    sources     the records put in the prompt; a star marks those the answer's text comes from
+                (productqa.attribution, checked by code), and a note says when the model's own
+                [n] citation points elsewhere; a cited number that no record has is never a source.
     compare     --compare: the base model (before fine-tuning) answers the same prompt first, labelled,
                 so a user sees what fine-tuning changed for their own question
     REPL        repl(): commands, readline, Ctrl-C stops a generation, Ctrl-D or /exit leaves
@@ -16,19 +19,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from productqa import grounded, history
+from productqa import attribution, grounded, history
 from productqa.chat_format import prompt_messages
 from productqa.errors import UserError
 from productqa.families import DEFAULT
 from productqa.files import write_json
 from productqa.interrupt import CtrlC
 from productqa.served import base_model_file, context_tokens, open_llama, resolve_served
+from productqa.titles import normalize_title
 
 PROMPT = "you> "
 HELP = """commands:
@@ -44,6 +49,27 @@ HELP = """commands:
   /exit              leave (Ctrl-D too); Ctrl-C stops a generation"""
 COMMANDS = ("help", "reset", "system", "temp", "sources", "grounded", "compare", "stats", "save", "exit", "quit")
 LABELS = {"base": "base model (before fine-tuning):", "tuned": "fine-tuned:"}
+MAX_CHOICES = 9  # products of one title listed for the user to pick from
+WHY = {"title": "title match", "picked": "picked from the list", "shared": "several products share the title",
+       "absent": "no such title in the catalog", "closed_book": "closed book"}
+
+
+class RefusalBan:
+    """A llama.cpp logits processor that keeps the model from starting its answer with the not-in-catalog
+    sentence: used when code has found the product by its title, so the product is in the catalog and a
+    refusal would be false. Only that exact token sequence is blocked (its next token, while the answer
+    so far is a prefix of it); every other answer stays as likely as before."""
+
+    def __init__(self, refusal: list[int]):
+        self.refusal, self.start = refusal, None
+
+    def __call__(self, input_ids, scores):
+        if self.start is None:
+            self.start = len(input_ids)  # the first call sees the prompt only
+        done = len(input_ids) - self.start
+        if done < len(self.refusal) and list(input_ids[self.start:]) == self.refusal[:done]:
+            scores[self.refusal[done]] = -float("inf")
+        return scores
 
 
 class TemplateCounter:
@@ -119,22 +145,37 @@ def on_off(arg: str) -> bool:
 
 
 def format_sources(turn: "Turn") -> str:
-    """The records the answer was given, cited ones marked; nearest records when none matched."""
+    """The records the answer was given, those its text comes from marked; nearest records when none
+    matched; nothing more when the answer is the list of products sharing a title."""
+    if turn.choices:
+        return ""
     if not turn.sources:
         return "Sources: no matching catalog record (this answer is not grounded in the catalog)."
     if not turn.grounded:
         head = "Nearest catalog records (none is the product asked about; not used):"
     elif turn.base is None:
-        head = "Sources (the catalog records given with the question; * = cited by the answer):"
+        head = "Sources (the catalog records given with the question; * = the answer's text comes from it):"
     else:
-        head = ("Sources (the catalog records given to both models; * = cited by the fine-tuned answer, "
-                "b = cited by the base model's):")
-    base_cited = turn.base.cited if turn.base is not None and turn.grounded else None
+        head = ("Sources (the catalog records given to both models; * = the fine-tuned answer's text comes "
+                "from it, b = the base model's):")
+    base_from = turn.base.supported if turn.base is not None and turn.grounded else None
     lines = [head]
     for rank, source in enumerate(turn.sources, 1):
-        mark = ("*" if source.uid in turn.cited else " ") + ("" if base_cited is None else
-                                                             "b" if source.uid in base_cited else " ")
+        mark = ("*" if source.uid in turn.supported else " ") + ("" if base_from is None else
+                                                                 "b" if source.uid in base_from else " ")
         lines.append(f" {mark}[{rank}] {source.uid}  {source.title}  (score {source.score:.2f})")
+    if turn.grounded and turn.assistant and not turn.supported:
+        lines.append("  (the answer's text comes from none of these records: do not trust it as the catalog's)")
+    return "\n".join(lines)
+
+
+def format_choices(title: str, choices: list) -> str:
+    """The products that share a title, numbered for the user to pick one."""
+    lines = [f'{len(choices)} products in the catalog are titled "{title}":']
+    for number, source in enumerate(choices, 1):
+        head = " ".join(source.description.split()[:12])
+        lines.append(f"  [{number}] {source.title} ({source.uid}): {head}...")
+    lines.append("Which one do you mean? Answer with its number (or its uid).")
     return "\n".join(lines)
 
 
@@ -143,10 +184,14 @@ def turn_json(turn: "Turn") -> dict:
     product is not in the catalog or the answer is closed book)."""
     sources = turn.sources if turn.grounded else []
     found = {"question": turn.user, "answer": turn.assistant, "grounded": turn.grounded, "stopped": turn.ended,
-             "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited}
-                         for s in sources]}
+             "why": WHY[turn.why] if turn.why else None,
+             "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited,
+                          "answer_from_it": s.uid in turn.supported} for s in sources]}
+    if turn.choices:
+        found["choices"] = [{"number": n, "uid": s.uid, "title": s.title} for n, s in enumerate(turn.choices, 1)]
     if turn.base is not None:  # --compare: the base model's answer to the same prompt
-        found["base"] = {"answer": turn.base.assistant, "stopped": turn.base.ended, "cited": turn.base.cited}
+        found["base"] = {"answer": turn.base.assistant, "stopped": turn.base.ended, "cited": turn.base.cited,
+                         "answer_from": turn.base.supported}
     return found
 
 
@@ -161,8 +206,11 @@ class Turn:
     sources: list = field(default_factory=list)
     grounded: bool = False      # the records were put in the prompt (the product is in the catalog)
     closed_book: bool = False   # asked without records: part of the conversation the next closed-book turn sees
-    cited: list = field(default_factory=list)     # uids the answer cites that were in the prompt
-    uncited: list = field(default_factory=list)   # uids the answer cites that were NOT in the prompt (never shown)
+    why: str = ""               # a key of WHY: how the product was decided
+    choices: list = field(default_factory=list)   # the products sharing the title asked for (listed, not answered)
+    cited: list = field(default_factory=list)     # uids of the records the answer cites by [n]
+    uncited: list = field(default_factory=list)   # numbers the answer cites that no record shown has (never sources)
+    supported: list = field(default_factory=list)  # uids of the records the answer's text comes from (starred)
     ended: bool = False         # the model ended the answer itself (or the catalog answered)
     stopped: bool = False       # Ctrl-C ended it
     messages: list = field(default_factory=list)  # what the model was given
@@ -182,20 +230,24 @@ class ChatSession:
     def __init__(self, llm, catalog=None, system: str | None = None, temperature: float = 0.7,
                  top_p: float = 0.95, max_tokens: int = 512, k: int = 3, grounded: bool = True,
                  show_sources: bool = True, out=None, count=None, base_llm=None, load_base=None,
-                 stop: tuple[str, ...] = DEFAULT.stops):
+                 stop: tuple[str, ...] = DEFAULT.stops, ban_refusals: bool = True):
         self.llm, self.catalog, self.system = llm, catalog, system
         self.stop = list(stop)  # llama.cpp also stops on every end-of-generation token of the GGUF
         # --compare: the base model, loaded now or on the first /compare on (load_base() -> Llama)
         self.base_llm, self.load_base, self.compare = base_llm, load_base, base_llm is not None
         self.temperature, self.top_p, self.max_tokens, self.k = temperature, top_p, max_tokens, k
         self.grounded, self.show_sources = grounded, show_sources
+        self.ban_refusals = ban_refusals  # False: the model alone decides (bench/real_bench.py measures both)
         self.out = out or sys.stdout
         self.count = count or TemplateCounter(llm)
         self.turns: list[Turn] = []
         self.n_ctx = context_tokens(llm)
+        self.pending: tuple[str, list, list] | None = None  # (question, products listed, their neighbours)
+        self._refusals: dict[int, list[int]] = {}  # id(llm) -> the not-in-catalog sentence's tokens
 
     def reset(self) -> None:
         self.turns.clear()
+        self.pending = None
 
     def prompt_budget(self) -> int:
         """Prompt tokens allowed: the window less room for the answer (max_tokens, at most half of it)."""
@@ -216,12 +268,27 @@ class ChatSession:
     def ask(self, question: str) -> Turn:
         with CtrlC() as flag:  # Ctrl-C from here on stops this answer, not the program
             started = time.perf_counter()
-            sources = self.catalog.search(question, self.k) if self.catalog is not None else []
+            grounded_mode = self.grounded and self.catalog is not None
+            picked = self._picked(question) if grounded_mode else None
+            self.pending = None
+            if picked is not None:  # the user chose one of the products listed: ask the listed question about it
+                asked, sources = picked
+            else:
+                asked, sources = question, self.catalog.search(question, self.k) if self.catalog is not None else []
+            shared = self._shared_title(question, sources) if grounded_mode and picked is None else None
             retrieval_s = time.perf_counter() - started
-            if self.grounded and self.catalog is not None:
-                turn = self._grounded_turn(question, sources)
+            if shared is not None:
+                turn = self._choice_turn(question, *shared)
+                turn.retrieval_s, turn.first_token_s = retrieval_s, time.perf_counter() - started
+                self.turns.append(turn)
+                return turn
+            if grounded_mode:
+                turn = self._grounded_turn(asked, sources)
+                turn.user = question
+                turn.why = "picked" if picked is not None else "title" if turn.grounded else "absent"
             else:
                 turn = self._closed_book_turn(question, sources)
+                turn.why = "closed_book"
             turn.retrieval_s = retrieval_s
             if turn.grounded or not (self.grounded and self.catalog is not None):
                 if self.compare and self.base_llm is not None:
@@ -238,9 +305,54 @@ class ChatSession:
             self.turns.append(turn)
             return turn
 
+    def _shared_title(self, question: str, sources: list) -> tuple[str, list, list] | None:
+        """When the title asked for is that of several products (different descriptions), those products
+        (up to MAX_CHOICES) and the other records found, to list them instead of answering about one."""
+        if len({normalize_title(s.description) for s in sources if s.match}) < 2:
+            return None
+        found = self.catalog.search(question, max(self.k, MAX_CHOICES + self.k))
+        products, seen = [], set()
+        for source in found:
+            key = normalize_title(source.description)
+            if source.match and key not in seen:
+                seen.add(key)
+                products.append(source)
+        return found[0].title, products[:MAX_CHOICES], [s for s in found if not s.match]
+
+    def _choice_turn(self, question: str, title: str, products: list, neighbours: list) -> Turn:
+        """List the products sharing the title; the next line may pick one (_picked)."""
+        turn = Turn(question, format_choices(title, products), question, products, ended=True, why="shared",
+                    choices=products)
+        self.pending = (question, products, neighbours)
+        self.say(turn.assistant)
+        return turn
+
+    def _picked(self, line: str) -> tuple[str, list] | None:
+        """The listed question and its records when `line` picks one of the products just listed (by
+        number, "[2]" or uid): the product first, then the other records found that are not of its title."""
+        if self.pending is None:
+            return None
+        question, products, neighbours = self.pending
+        text = line.strip().strip(".").strip()
+        number = re.fullmatch(r"\[?(\d{1,2})\]?", text)
+        chosen = None
+        if number and 1 <= int(number.group(1)) <= len(products):
+            chosen = products[int(number.group(1)) - 1]
+        else:
+            chosen = next((p for p in products if p.uid.casefold() == text.casefold()), None)
+        if chosen is None:
+            return None
+        return question, [chosen] + neighbours[:self.k - 1]
+
+    def _refusal_ban(self, llm) -> RefusalBan:
+        if id(llm) not in self._refusals:
+            self._refusals[id(llm)] = list(llm.tokenize(grounded.not_in_catalog().encode("utf-8"), add_bos=False))
+        return RefusalBan(self._refusals[id(llm)])
+
     def _base_answer(self, turn: Turn, flag: CtrlC) -> Turn:
         """The base model's answer to exactly the fine-tuned model's messages; Ctrl-C skips to the next."""
-        base = dataclasses.replace(turn, assistant="", cited=[], uncited=[], ended=False, stopped=False, base=None)
+        base = dataclasses.replace(turn, assistant="", cited=[], uncited=[], supported=[], ended=False,
+                                   stopped=False, base=None)
         self.say(LABELS["base"])
         self._generate(base, flag, time.perf_counter() - turn.retrieval_s, self.base_llm)
         flag.requested = False
@@ -289,9 +401,11 @@ class ChatSession:
         llm = llm or self.llm
         max_tokens = max(1, min(self.max_tokens, self.n_ctx - turn.prompt_tokens - 1))
         pieces, first, finish = [], None, None
+        # the product was found by its title: it is in the catalog, so the model may not say it is not
+        ban = {"logits_processor": [self._refusal_ban(llm)]} if turn.grounded and self.ban_refusals else {}
         stream = llm.create_chat_completion(
             turn.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
-            max_tokens=max_tokens, stop=self.stop)
+            max_tokens=max_tokens, stop=self.stop, **ban)
         try:
             for chunk in stream:
                 if flag.requested:
@@ -313,13 +427,26 @@ class ChatSession:
         turn.tokens = len(llm.tokenize(turn.assistant.encode("utf-8"), add_bos=False)) if pieces else 0
         turn.first_token_s = (first or ended) - started
         turn.decode_s = ended - (first or ended)
-        shown = {source.uid for source in turn.sources} if turn.grounded else set()
-        for uid in grounded.cited_uids(turn.assistant):
-            (turn.cited if uid in shown else turn.uncited).append(uid)
         self.say(" [stopped]" if turn.stopped else "")
+        if turn.grounded:
+            self._check_citations(turn)
+
+    def _check_citations(self, turn: Turn) -> None:
+        """What the answer cites by number, and which records its text comes from; a note when they differ."""
+        turn.cited, turn.uncited = grounded.cited_sources(turn.assistant, turn.sources)
+        support = attribution.supporting(turn.assistant, [source.description for source in turn.sources])
+        turn.supported = [turn.sources[i].uid for i in support]
+        numbers = {source.uid: n for n, source in enumerate(turn.sources, 1)}
         if turn.uncited:
-            self.say(f"[note: the answer cites {', '.join(turn.uncited)}, which was not among the records "
-                     f"it was given: that is not a source]")
+            self.say(f"[note: the answer cites {', '.join(f'[{n}]' for n in turn.uncited)}, but only "
+                     f"[1]-[{len(turn.sources)}] were given: that is not a source]")
+        wrong = [uid for uid in turn.cited if uid not in turn.supported]
+        if wrong and turn.supported:
+            self.say(f"[note: the answer cites {', '.join(f'[{numbers[u]}]' for u in wrong)}, but its text comes "
+                     f"from {', '.join(f'[{numbers[u]}]' for u in turn.supported)}: the Sources mark the latter]")
+        elif wrong:
+            self.say(f"[note: the answer cites {', '.join(f'[{numbers[u]}]' for u in wrong)}, but its text "
+                     f"does not come from {'it' if len(wrong) == 1 else 'any of them'}]")
 
     def save(self, path: Path, **extra) -> Path:
         turns = [{**turn_json(t), "user": t.user, "interrupted": t.stopped,
@@ -365,7 +492,7 @@ class Repl:
         if turn.dropped:
             session.say(f"[note: dropped the {turn.dropped} oldest turn(s) to stay within "
                         f"{session.n_ctx} tokens]")
-        if session.show_sources and session.catalog is not None:
+        if session.show_sources and session.catalog is not None and not turn.choices:
             session.say(format_sources(turn))
         if self.stats:
             if turn.base is not None:

@@ -35,9 +35,10 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
+from types import SimpleNamespace
 from pathlib import Path
 
-from productqa import grounded
+from productqa import attribution, grounded
 from productqa import metrics as M
 from productqa.chat_format import answer_of, conversation_ids, prompt_text, question_of, read_conversations
 from productqa.errors import UserError
@@ -339,14 +340,20 @@ def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict,
     texts = [grounded.strip_citations(a) for a in answers] if suite == "grounded" else answers
     stats.update(M.text_statistics(texts, descriptions, embedder))
     if suite == "grounded":
-        right, cited, invented = [], [], []
+        right, cited, invented, starred, wrong_star, refused = [], [], [], [], [], []
         for row, answer, text, gold in zip(rows, answers, texts, descriptions):
+            shown = [SimpleNamespace(uid=uid, description=records[uid]) for uid in row["context"]]
             right.append(M.right_record(text, gold, [records[uid] for uid in row["context"] if uid != row["id"]]))
-            uids = grounded.cited_uids(answer)
-            cited.append(uids == [row["id"]])
-            invented.append(any(uid not in row["context"] for uid in uids))
+            uids, bad_numbers = grounded.cited_sources(answer, shown)
+            cited.append(uids == [row["id"]] and not bad_numbers)
+            invented.append(bool(bad_numbers))
+            star = {shown[i].uid for i in attribution.supporting(answer, [r.description for r in shown])}
+            starred.append(row["id"] in star)
+            wrong_star.append(any(records[uid] != gold for uid in star))
+            refused.append(grounded.is_refusal(answer))
         stats.update(right_record=M.mean_of(right), citation_accuracy=M.mean_of(cited),
-                     invented_citation=M.mean_of(invented))
+                     invented_citation=M.mean_of(invented), right_starred=M.mean_of(starred),
+                     wrong_starred=M.mean_of(wrong_star), false_refusal=M.mean_of(refused))
     return stats
 
 

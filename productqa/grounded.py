@@ -1,9 +1,11 @@
 """The grounded conversation format: one function builds each turn, for prepare, train, evaluate and chat.
 
-A grounded question carries the catalog records retrieved for it (prompts/grounded.txt, each record
-written with prompts/record.txt); its answer is the matching record's description with the record's
-uid in brackets (prompts/answer.txt), which is exactly the record's text after "Description: ", so
-the model answers by copying. When no record is the product asked about, the whole answer is the
+A grounded question carries the catalog records retrieved for it, numbered [1]..[k] (prompts/grounded.txt,
+each record written with prompts/record.txt); its answer is the matching record's description with the
+record's number in brackets (prompts/answer.txt), which is exactly the record's text after
+"Description: ", so the model answers by copying. Code maps a cited number back to the record's uid
+(cited_numbers, cited_sources): one token to copy, where a 10-character uid let the model jump to a
+look-alike uid of another record. When no record is the product asked about, the whole answer is the
 sentence in prompts/not_in_catalog.txt. A closed-book question is the question alone, answered with
 the description: what fine-tuning itself taught stays measurable.
 
@@ -22,7 +24,7 @@ from productqa.paths import PROMPTS
 from productqa.prompts import read_prompt
 
 KINDS = ("grounded", "absent", "closed_book")
-_CITATION = re.compile(r"\[([A-Za-z0-9]{4,20})\]")
+_CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
 class Record(Protocol):
@@ -36,30 +38,43 @@ def _template(name: str) -> str:
     return read_prompt(PROMPTS / name)
 
 
-def record_text(record: Record) -> str:
-    return _template("record.txt").format(uid=record.uid, title=record.title, description=record.description)
+def record_text(record: Record, number: int | str) -> str:
+    """`record` as the `number`-th record of a grounded question."""
+    return _template("record.txt").format(number=number, uid=record.uid, title=record.title,
+                                          description=record.description)
 
 
 def user_turn(question: str, records: Sequence[Record] | None) -> str:
-    """The user message: the question alone (closed book, records None) or the records, then the question."""
+    """The user message: the question alone (closed book, records None) or the records, numbered from 1,
+    then the question."""
     if records is None:
         return question
-    block = "\n\n".join(record_text(record) for record in records)
+    block = "\n\n".join(record_text(record, number) for number, record in enumerate(records, 1))
     return _template("grounded.txt").format(records=block, question=question)
 
 
-def answer(record: Record) -> str:
-    """What a grounded answer about `record` says: its description, then its uid cited."""
-    return _template("answer.txt").format(uid=record.uid, title=record.title, description=record.description)
+def answer(record: Record, number: int | str) -> str:
+    """What a grounded answer about `record`, shown as the `number`-th record, says: its description,
+    then its number cited."""
+    return _template("answer.txt").format(number=number, uid=record.uid, title=record.title,
+                                          description=record.description)
 
 
 def not_in_catalog() -> str:
     return _template("not_in_catalog.txt")
 
 
-def cited_uids(text: str) -> list[str]:
-    """The uids an answer cites ("... [0001360000]"), in order, each once."""
-    return list(dict.fromkeys(_CITATION.findall(text)))
+def cited_numbers(text: str) -> list[int]:
+    """The record numbers an answer cites ("... [2]"), in order, each once."""
+    return list(dict.fromkeys(int(number) for number in _CITATION.findall(text)))
+
+
+def cited_sources(text: str, shown: Sequence[Record]) -> tuple[list[str], list[int]]:
+    """The uids of the shown records an answer cites by number, and the numbers it cites that no
+    shown record has (0, or past the last)."""
+    numbers = cited_numbers(text)
+    uids = [shown[n - 1].uid for n in numbers if 1 <= n <= len(shown)]
+    return list(dict.fromkeys(uids)), [n for n in numbers if not 1 <= n <= len(shown)]
 
 
 def _plain(text: str) -> str:
@@ -73,5 +88,5 @@ def is_refusal(text: str) -> bool:
 
 
 def strip_citations(text: str) -> str:
-    """The answer's words without its [uid] citations (to score the text against a description)."""
+    """The answer's words without its [n] citations (to score the text against a description)."""
     return " ".join(_CITATION.sub(" ", text).split())

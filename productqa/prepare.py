@@ -456,7 +456,8 @@ def write_row_block(first: int) -> tuple[list[tuple[str, int]], Counter, list[in
         kind = kind_of(uid, job.mix, job.seed)
         shown = context_of(index, uid, kind, job.mix, distractors, job.seed, job.rng)
         context = None if shown is None else [product if i == index else texts.shown(i) for i in shown]
-        lines[splits[index]].append(job.format.line(kind, product, job.question(uid, product[1]), context))
+        number = shown.index(index) + 1 if kind == "grounded" else 0
+        lines[splits[index]].append(job.format.line(kind, product, job.question(uid, product[1]), context, number))
         kinds[kind] += 1
     where = [job.parts.put(b"".join(split_lines), split) for split, split_lines in zip(SPLITS, lines)]
     return where, kinds, [len(split_lines) for split_lines in lines]

@@ -169,12 +169,16 @@ def context_of(gold: int, uid: str, kind: str, mix: Mix, distractors: Distractor
     return shown
 
 
-def make_row(product: Product, question: str, kind: str, context: Sequence[Product] | None) -> dict:
-    """One ShareGPT row of `kind` about `product`, showing `context` (context_of's records)."""
+def make_row(product: Product, question: str, kind: str, context: Sequence[Product] | None,
+             number: int | str | None = None) -> dict:
+    """One ShareGPT row of `kind` about `product`, showing `context` (context_of's records); a grounded
+    row's answer cites `number`, the product's place in `context` (found there when not given)."""
     if kind == "closed_book":
         reply = product.description
+    elif kind == "grounded":
+        reply = grounded.answer(product, number if number is not None else list(context).index(product) + 1)
     else:
-        reply = grounded.answer(product) if kind == "grounded" else grounded.not_in_catalog()
+        reply = grounded.not_in_catalog()
     return {"id": product.uid, "title": product.title, "kind": kind, "question": question,
             "context": [record.uid for record in context] if context is not None else None,
             "conversations": [{"from": "human", "value": grounded.user_turn(question, context)},
@@ -202,25 +206,26 @@ class RowFormat:
     def _layout(self, kind: str, shown: int) -> tuple[list[bytes], Callable]:
         """The row's literal bytes, with a gap between each two, and a function that picks from the
         values those that go in the gaps, in order. Values: 0-2 the product's uid, title, description;
-        3 the question; 4+3i.. the i-th record shown."""
+        3 the question; 4 the product's number among the records shown; 5+3i.. the i-th record shown."""
         slot = self._SLOT.format
         product = Product(slot(0), slot(1), slot(2))
-        context = [Product(slot(4 + 3 * i), slot(5 + 3 * i), slot(6 + 3 * i)) for i in range(shown)]
-        text = json_line(make_row(product, slot(3), kind, context if kind != "closed_book" else None))
+        context = [Product(slot(5 + 3 * i), slot(6 + 3 * i), slot(7 + 3 * i)) for i in range(shown)]
+        text = json_line(make_row(product, slot(3), kind, context if kind != "closed_book" else None, slot(4)))
         pieces = self._SLOTS.split(text)  # literal, slot, literal, ..., literal
         slots = [int(i) for i in pieces[1::2]]
         pick = (lambda values: [values[slots[0]]]) if len(slots) == 1 else operator.itemgetter(*slots)
         return [piece.encode("utf-8") if i % 2 == 0 else b"" for i, piece in enumerate(pieces)], pick
 
     def line(self, kind: str, product: Sequence[bytes], question: bytes,
-             context: Sequence[Sequence[bytes]] | None) -> bytes:
-        """The JSON line of a row: product and each record of context as escaped (uid, title, description)."""
+             context: Sequence[Sequence[bytes]] | None, number: int = 0) -> bytes:
+        """The JSON line of a row: product and each record of context as escaped (uid, title, description);
+        `number`: the product's place in context (a grounded row's citation)."""
         key = (kind, len(context) if context is not None else 0)
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._layout(*key)
         parts, pick = layout
-        values = [*product, question]
+        values = [*product, question, b"%d" % number]
         for record in context or ():
             values.extend(record)
         parts = parts.copy()  # the literals at even places, values at odd ones

@@ -29,7 +29,7 @@ _SUITES = {
 
 # the figures of each suite that 03_evaluate prints and report.md sums up first
 HEADLINES = {
-    "grounded": ("right_record", "citation_accuracy", "rougeL", "stopped_fraction"),
+    "grounded": ("right_record", "citation_accuracy", "wrong_starred", "false_refusal", "rougeL", "stopped_fraction"),
     "absent": ("refused", "stopped_fraction"),
     "closed_book_trained": ("rougeL", "chrf", "embedding_cosine", "perplexity"),
     "closed_book": ("rougeL", "embedding_cosine", "stopped_fraction"),
@@ -38,8 +38,12 @@ HEADLINES = {
 _NOTES = """\
 - right record: the answer (citations removed) is closer by ROUGE-L to the asked product's description
   than to every other record shown; absolute ROUGE-L flatters a model that copies the wrong record.
-- cites exactly the right uid: the answer's [uid] citations are exactly the product's uid; a cited uid
-  that was not among the records shown counts as invented.
+- cites exactly the right record: the answer's [n] citations are exactly the product's number among the
+  records shown; a number that no record shown has counts as invented.
+- starred: the records the answer's text comes from, as the chat's Sources mark them
+  (productqa.attribution: half of the answer's words in 4-word runs the record also has); another
+  record starred means the text was taken from a record that is not the product's.
+- false refusal: "not in the catalog" while the product's record was among those shown.
 - answered "not in the catalog": the whole answer is that sentence (an echo of the system prompt is not).
 - ROUGE-1/2/L: word n-gram / longest-common-subsequence overlap with the reference description (F1,
   stemmed); BLEU and chrF: sacrebleu corpus scores (word 4-grams with a brevity penalty; character
@@ -61,6 +65,7 @@ _NOTES = """\
 
 
 _SHARES = ("stopped_fraction", "right_record", "citation_accuracy", "invented_citation", "refused",
+           "right_starred", "wrong_starred", "false_refusal",
            "p_at_1", "recall_at_k")
 _ONE_DECIMAL = ("tokens_per_second", "mean_answer_words", "mean_new_tokens", "perplexity")
 

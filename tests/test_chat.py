@@ -215,26 +215,116 @@ def test_grounded_question_gives_the_trained_prompt_and_marks_cited_sources(cata
     uid, title = sample_titles[0]
     question = f'Tell me about "{title}".'
     sources = catalog.search(question, 3)
-    session, llm, out = scripted_session(f"{sources[0].description} [{sources[0].uid}]", catalog)
+    session, llm, out = scripted_session(f"{sources[0].description} [1]", catalog)
     turn = session.ask(question)
     assert llm.calls == [prompt_messages(user_turn(question, sources), "SYS")]  # exactly the training format
     assert turn.grounded and turn.ended and turn.cited == [sources[0].uid] and not turn.uncited
+    assert turn.supported == [sources[0].uid] and "[note" not in out.getvalue()
     shown = format_sources(turn)
     assert f"*[1] {sources[0].uid}" in shown and f" [2] {sources[1].uid}" in shown
     record = turn_json(turn)
-    assert record["grounded"] and record["stopped"] and record["question"] == question
+    assert record["grounded"] and record["stopped"] and record["question"] == question and record["why"] == "title match"
     assert [s["cited"] for s in record["sources"]] == [True] + [False] * (len(sources) - 1)
+    assert [s["answer_from_it"] for s in record["sources"]] == [True] + [False] * (len(sources) - 1)
 
 
-def test_a_citation_that_was_not_in_the_prompt_is_never_a_source(catalog_path, sample_titles):
+def test_a_cited_number_no_record_has_is_never_a_source(catalog_path, sample_titles):
     from productqa.catalog import Catalog
 
     catalog = Catalog(catalog_path)
     uid, title = sample_titles[0]
-    session, llm, out = scripted_session("Some words [ZZ99999999]", catalog, finish="length")
+    session, llm, out = scripted_session("Some words [9]", catalog, finish="length")
     turn = session.ask(f'Tell me about "{title}".')
-    assert turn.cited == [] and turn.uncited == ["ZZ99999999"] and not turn.ended  # cut at the limit: not ended
-    assert "ZZ99999999" not in format_sources(turn) and "was not among the records" in out.getvalue()
+    assert turn.cited == [] and turn.uncited == [9] and not turn.ended  # cut at the limit: not ended
+    assert "*" not in format_sources(turn).splitlines()[1] and "only [1]-[3] were given" in out.getvalue()
+    assert "comes from none of these records" in format_sources(turn)
+
+
+def _catalog_of(tmp_path, records):
+    from productqa.catalog import Catalog
+    from productqa.prepare import prepare
+    from tests.conftest import write_lines
+
+    prepare(write_lines(tmp_path / "trn.json", records), tmp_path / "out", progress=False, workers=1)
+    return Catalog(tmp_path / "out" / "catalog.sqlite")
+
+
+# records we write: look-alike uids, one title two products share, a description two products share
+OWN = [{"uid": uid, "title": title, "content": content, "target_ind": [1], "target_rel": [1.0]} for uid, title, content in (
+    ("0001360000", "Harbour Lights", "A picture book about a lighthouse keeper and her cat, for ages 3 to 6."),
+    ("0001360001", "Harbour Lights: A Novel", "Two sisters inherit a failing boatyard on the Cornish coast in 1958."),
+    ("0001381245", "Copper Kettle", "A two-litre copper kettle with a whistling spout and a beech handle."),
+    ("0001381246", "Copper Kettle", "A cookbook of forty soups and stews from a village inn, with colour photographs."),
+    ("B000K9R2ZY", "Garden Birds of the North", "Sixty common birds drawn from life, each with its song described."),
+    ("B000K9R2ZZ", "Garden Birds of the South", "Sixty common birds drawn from life, each with its song described."),
+)] + [{"uid": f"00099{i:05d}", "title": f"Filler Title Number {i}", "content": f"Filler description {i} of a product "
+       "written only to give the catalog some size.", "target_ind": [1], "target_rel": [1.0]} for i in range(30)]
+
+
+def test_the_star_follows_the_text_not_the_model_citation(tmp_path):
+    catalog = _catalog_of(tmp_path, OWN)
+    question = 'Tell me about "Harbour Lights".'
+    sources = catalog.search(question, 3)
+    assert sources[0].uid == "0001360000" and sources[1].uid == "0001360001"
+    # the model copies record 1 but cites record 2: record 1 is starred, and a note says so
+    session, llm, out = scripted_session(f"{sources[0].description} [2]", catalog)
+    turn = session.ask(question)
+    assert turn.cited == ["0001360001"] and turn.supported == ["0001360000"]
+    lines = format_sources(turn).splitlines()
+    assert lines[1].startswith(" *[1] 0001360000") and lines[2].startswith("  [2] 0001360001")
+    assert "cites [2], but its text comes from [1]" in out.getvalue()
+    # an answer that comes from no record shown: nothing is starred
+    session, llm, out = scripted_session("A lovely blue teapot with gold trim. [1]", catalog)
+    turn = session.ask(question)
+    assert turn.supported == [] and not any(line.startswith(" *") for line in format_sources(turn).splitlines())
+    assert "does not come from it" in out.getvalue()
+
+
+def test_a_description_two_products_share_stars_both(tmp_path):
+    catalog = _catalog_of(tmp_path, OWN)
+    question = 'Tell me about "Garden Birds of the North".'
+    sources = catalog.search(question, 3)
+    twin = next(n for n, s in enumerate(sources, 1) if s.uid == "B000K9R2ZZ")
+    session, llm, out = scripted_session(f"{sources[0].description} [1]", catalog)
+    turn = session.ask(question)
+    assert turn.cited == ["B000K9R2ZY"] and set(turn.supported) == {"B000K9R2ZY", "B000K9R2ZZ"}
+    assert format_sources(turn).splitlines()[twin].startswith(f" *[{twin}] B000K9R2ZZ")
+
+
+def test_a_title_two_products_share_is_listed_and_picked_by_number(tmp_path):
+    from productqa.chat import turn_json
+
+    catalog = _catalog_of(tmp_path, OWN)
+    session, llm, out = scripted_session("A cookbook of forty soups and stews from a village inn, with colour "
+                                         "photographs. [1]", catalog)
+    turn = session.ask("tell me about copper kettle")
+    assert llm.calls == [] and [c.uid for c in turn.choices] == ["0001381245", "0001381246"]
+    assert "2 products in the catalog are titled" in out.getvalue() and "[2] Copper Kettle (0001381246)" in out.getvalue()
+    record = turn_json(turn)
+    assert record["why"] == "several products share the title" and [c["uid"] for c in record["choices"]] == [
+        "0001381245", "0001381246"] and record["sources"] == []
+    turn = session.ask("2")
+    assert turn.grounded and turn.why == "picked" and turn.sources[0].uid == "0001381246"
+    assert "Copper Kettle" not in [s.title for s in turn.sources[1:]]  # the other product of the title is not shown
+    assert "copper kettle" in llm.calls[-1][-1]["content"].split("Question: ")[1]  # the question listed, not "2"
+    assert turn.supported == ["0001381246"] and turn_json(turn)["question"] == "2"
+    assert session.ask("2").choices == [] and session.pending is None  # a number means nothing once answered
+    session.ask("Tell me about Copper Kettle")
+    assert session.ask("0001381245").sources[0].uid == "0001381245"  # by uid too
+
+
+def test_refusal_ban_blocks_only_the_refusal():
+    import numpy as np
+
+    from productqa.chat import RefusalBan
+
+    ban = RefusalBan([5, 6, 7])
+    prompt = [1, 2, 3]
+    scores = ban(np.array(prompt), np.zeros(10))
+    assert scores[5] == -np.inf and np.isfinite(np.delete(scores, 5)).all()
+    assert ban(np.array(prompt + [5]), np.zeros(10))[6] == -np.inf  # still on the refusal's path (forced, say)
+    assert np.isfinite(ban(np.array(prompt + [4]), np.zeros(10))).all()  # another answer: nothing blocked
+    assert np.isfinite(ban(np.array(prompt + [5, 6, 7]), np.zeros(10))).all()
 
 
 def test_a_product_not_in_the_catalog_is_refused_without_the_model(catalog_path):
@@ -325,7 +415,7 @@ def test_one_shot_prints_answer_and_sources(chat_export, catalog_path, sample_ti
     assert "tokens/s]" in result.stdout and "first token" in result.stdout
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert last["grounded"] is True and last["sources"][0]["uid"] == uid and last["question"] == f"Tell me about {title}"
-    assert set(last) == {"question", "answer", "sources", "grounded", "stopped"}
+    assert set(last) == {"question", "answer", "sources", "grounded", "stopped", "why"} and last["why"] == "title match"
 
 
 def test_missing_catalog_chats_without_sources(chat_export, tmp_path):
@@ -378,9 +468,10 @@ def test_compare_one_shot_answers_with_base_then_fine_tuned(chat_export, catalog
     assert base_at < tuned_at < out.index("given to both models") and "base model [prompt" in out
     last = json.loads(out.strip().splitlines()[-1])
     assert last["grounded"] is True and last["sources"][0]["uid"] == uid
-    assert set(last["base"]) == {"answer", "stopped", "cited"} and last["base"]["answer"]
+    assert set(last["base"]) == {"answer", "stopped", "cited", "answer_from"} and last["base"]["answer"]
     # the base model answered the same prompt: its text is what the fine-tuned export is compared with
-    assert out[base_at + len(LABELS["base"]):tuned_at].strip() == last["base"]["answer"]
+    base_part = out[base_at + len(LABELS["base"]):tuned_at].split("\n[note: ")[0]  # a note on its citations may follow
+    assert base_part.strip() == last["base"]["answer"]
 
 
 def test_compare_from_a_pipe_and_without_a_base_model(chat_export, catalog_path, sample_titles, base_gguf, tmp_path):

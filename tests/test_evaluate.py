@@ -204,20 +204,25 @@ RECORDS = {"B00000000G": "A cast iron skillet, pre-seasoned, twelve inches acros
            "1000000002": "Wireless earbuds with eight hours of battery and a charging case that fits a pocket."}
 
 
-def test_grounded_suite_judges_the_record_copied_and_the_uid_cited():
+def test_grounded_suite_judges_the_record_copied_and_the_number_cited():
     from productqa.metrics import values
 
     row = {"id": "B00000000G", "kind": "grounded", "context": ["B00000000D", "B00000000G", "1000000002"]}
-    answers = [RECORDS["B00000000G"] + " [B00000000G]",                   # right record, right uid
-               RECORDS["B00000000D"] + " [B00000000D]",                   # a fluent copy of the wrong record
-               RECORDS["B00000000G"] + " [ZZ00000000]",           # right text, invented citation
-               "A skillet. [B00000000G]"]                         # too little of the record to tell? still closest to G1
-    outputs = {"answers": answers, "stopped": [True, True, False, True], "new_tokens": [20, 20, 30, 5],
-               "loss_rows": [[2.0, 4], [6.0, 4], [0.0, 1], [2.0, 1]]}
-    figures = values(E.suite_statistics("grounded", [row] * 4, outputs, RECORDS, None))
-    assert figures["right_record"] == 0.75 and figures["citation_accuracy"] == 0.5
-    assert figures["invented_citation"] == 0.25 and figures["stopped_fraction"] == 0.75
-    assert figures["mean_new_tokens"] == 18.75 and figures["loss"] == 1.0  # 10 nats over 10 answer tokens
+    answers = [RECORDS["B00000000G"] + " [2]",                   # right record, right number
+               RECORDS["B00000000D"] + " [1]",                   # a fluent copy of the wrong record
+               RECORDS["B00000000G"] + " [7]",                   # right text, a number no record has
+               "A skillet. [2]",                                 # too little of the record to tell? still closest to G
+               RECORDS["B00000000G"] + " [3]",                   # right text, the citation of another record
+               "That product is not in the catalog."]            # a false refusal: the record was shown
+    outputs = {"answers": answers, "stopped": [True, True, False, True, True, True], "new_tokens": [20, 20, 30, 5, 0, 0],
+               "loss_rows": [[2.0, 4], [6.0, 4], [0.0, 1], [2.0, 1], [1.0, 1], [1.0, 1]]}
+    figures = values(E.suite_statistics("grounded", [row] * 6, outputs, RECORDS, None))
+    assert figures["right_record"] == pytest.approx(4 / 6) and figures["citation_accuracy"] == pytest.approx(2 / 6)
+    assert figures["invented_citation"] == pytest.approx(1 / 6) and figures["stopped_fraction"] == pytest.approx(5 / 6)
+    # the star follows the text: answers 1, 3 and 5 come from G (whatever they cite), 2 from D, 4 and 6 from none
+    assert figures["right_starred"] == pytest.approx(3 / 6) and figures["wrong_starred"] == pytest.approx(1 / 6)
+    assert figures["false_refusal"] == pytest.approx(1 / 6)
+    assert figures["mean_new_tokens"] == 12.5 and figures["loss"] == 1.0  # 12 nats over 12 answer tokens
 
 
 def test_absent_suite_counts_only_whole_refusals():
@@ -374,7 +379,8 @@ def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, priv
     assert set(metrics["suites"]) == set(E.SUITES) and all(s["n"] == 2 for s in metrics["suites"].values())
     common = {"stopped_fraction", "mean_answer_words", "mean_new_tokens", "loss", "perplexity"}
     text = {"rougeL", "chrf", "embedding_cosine"}
-    expected = {"grounded": common | text | {"right_record", "citation_accuracy", "invented_citation"},
+    expected = {"grounded": common | text | {"right_record", "citation_accuracy", "invented_citation",
+                                             "right_starred", "wrong_starred", "false_refusal"},
                 "absent": common | {"refused"}, E.TRAINED: common | text, "closed_book": common | text}
     for name, suite in metrics["suites"].items():
         assert set(suite["base"]) >= expected[name] and set(suite["finetuned"]) >= expected[name]

@@ -221,7 +221,8 @@ def test_row_kinds_follow_the_shares(tmp_path):
         if split_of_uid[row["id"]] == "train":  # no held-out description in a training prompt
             assert all(split_of_uid.get(r.uid, "train") == "train" for r in others if r.uid in split_of_uid)
         if row["kind"] == "grounded":
-            assert row["id"] in row["context"] and gpt["value"] == f"{gold.description} [{gold.uid}]"
+            number = row["context"].index(row["id"]) + 1  # the answer cites the product's place among the records
+            assert row["id"] in row["context"] and gpt["value"] == f"{gold.description} [{number}]"
             positions.add(row["context"].index(row["id"]))
         else:
             assert row["id"] not in row["context"] and gpt["value"] == "That product is not in the catalog."
@@ -371,12 +372,17 @@ def test_row_format_is_json_line_of_make_row():
     for _ in range(500):
         product = Product(text(), text(), text())
         context = [Product(text(), text(), text()) for _ in range(rng.randint(0, 4))]
+        at = rng.randint(0, len(context))
         for kind in ("grounded", "absent", "closed_book"):
-            shown = None if kind == "closed_book" else context
-            expected = json_line(make_row(product, "Q " + text(), kind, shown)).encode()
+            shown = None if kind == "closed_book" else context[:at] + [product] + context[at:] if kind == "grounded" \
+                else context
+            number = at + 1 if kind == "grounded" else 0
+            expected = json_line(make_row(product, "Q " + text(), kind, shown, number or None)).encode()
+            if kind == "grounded":  # the answer cites the product's place among the records shown
+                assert expected.rstrip(b"\n").endswith(f' [{number}]"}}]}}'.encode())
             question = expected.split(b'"question": "', 1)[1].split(b'", "context"', 1)[0]
             got = fmt.line(kind, [escaped(x) for x in product], question,
-                           None if shown is None else [[escaped(x) for x in record] for record in shown])
+                           None if shown is None else [[escaped(x) for x in record] for record in shown], number)
             assert got == expected
 
 

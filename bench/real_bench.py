@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Benchmark: answers a user can trust, on real AmazonTitles records, asked through the chat.
+
+    python bench/real_bench.py                                   # the real development set, all steps
+    python bench/real_bench.py --also export/latest              # and the demo's model (trained on the sample)
+    python bench/real_bench.py --real /path/trn_dev.json --out /tmp/real
+
+The real records come from --real (default: $PRODUCTQA_REAL, else ../shared/real/trn_dev.json beside the
+repository); they are read from there and nothing of them is written into the repository. Steps, each
+kept when its output already exists (--fresh redoes them):
+  1. prepare the records into <out>/processed, all but --absent of them: those are held back, so their
+     titles are real titles the catalog does not have (series volumes and near-misses among them);
+  2. train the cpu preset on them (02_train) -> <out>/runs/real;
+  3. export the run (04_export, q8_0 and the base + LoRA form) -> <out>/export/real;
+  4. ask, greedy, through ChatSession as 05_chat does: every held-out product (val and test splits:
+     never a training answer, not even a distractor) with a held-out phrasing, every held-back title,
+     and every title several products share; each model twice, as the chat runs (the refusal banned
+     when code found the title) and with the model alone deciding (--no ban), to show which is whose.
+
+Per model and arm it prints: found (retrieval put the product first by its title), right record (the
+answer is closer to the product's description than to every other record shown), cited right (the
+model's [n] is the product's number), starred right (the Sources star the product's record, and no
+record whose text differs), wrong starred, false refusals, stopped by itself, absent refused, shared
+titles listed. Writes <out>/real_bench.json.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+from productqa import paths  # noqa: E402,F401  (Unsloth's environment before any import of it)
+
+DEFAULT_REAL = ROOT.parent / "shared" / "real" / "trn_dev.json"
+
+
+class Quiet:
+    """Where the session's streamed text goes."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def cpu_name() -> str:
+    """The CPU model and the instruction sets that change training and decoding speed."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    has = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"),
+                                   ("AMX", "amx_tile")) if flag in flags]
+    return f"{model}, {os.cpu_count()} cores, {'/'.join(has) or 'no AVX2'}"
+
+
+def run(args: list, what: str) -> None:
+    print(f"--- {what}: {' '.join(str(a) for a in args)}", flush=True)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, *map(str, args)], check=True, cwd=ROOT)
+    print(f"--- {what}: {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def split_records(real: Path, absent: int, folder: Path) -> tuple[Path, list[dict]]:
+    """The records minus `absent` held back (chosen by uid hash; none whose title the catalog keeps)."""
+    from productqa.hashing import unit_hash
+    from productqa.titles import normalize_title
+
+    rows = [json.loads(line) for line in open(real, encoding="utf-8") if line.strip()]
+    ranked = sorted(rows, key=lambda r: unit_hash("absent", str(r.get("uid"))))
+    held = ranked[:absent]
+    kept = [r for r in rows if r not in held]
+    titles = {normalize_title(r.get("title") or "") for r in kept}
+    held = [r for r in held if (r.get("content") or "").strip() and normalize_title(r.get("title") or "") not in titles]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "catalog_records.json"
+    with open(path, "w", encoding="utf-8") as out:
+        for row in kept:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path, held
+
+
+def questions(processed: Path, held: list[dict], catalog) -> list[dict]:
+    """What to ask: held-out products, held-back titles, shared titles (each with a held-out phrasing)."""
+    from productqa.prompts import question_for, read_heldout_templates
+    from productqa.titles import normalize_title
+
+    templates = read_heldout_templates()
+    asked = []
+    by_title: dict[str, dict] = {}  # normalized title -> {description: uid}
+    for uid, title, description in catalog.db.execute("SELECT uid, title, description FROM records"):
+        by_title.setdefault(normalize_title(title), {}).setdefault(description, (uid, title))
+    for split in ("val", "test"):
+        for line in open(processed / f"{split}.jsonl", encoding="utf-8"):
+            row = json.loads(line)
+            if len(by_title.get(normalize_title(row["title"]), ())) > 1:
+                continue  # asked as a shared title below
+            asked.append({"kind": "held_out", "uid": row["id"], "title": row["title"],
+                          "question": question_for(row["title"], row["id"], templates, 0)})
+    for row in held:
+        asked.append({"kind": "absent", "uid": str(row["uid"]), "title": row["title"],
+                      "question": question_for(row["title"], str(row["uid"]), templates, 0)})
+    for products in by_title.values():
+        if len(products) > 1:  # several products (different descriptions) with this title
+            (uid, title), *_ = products.values()
+            asked.append({"kind": "shared", "uids": [u for u, _ in products.values()], "title": title,
+                          "question": question_for(title, uid, templates, 0)})
+    return asked
+
+
+def judge(item: dict, turn, catalog) -> dict:
+    """The figures of one answer."""
+    from productqa import grounded
+    from productqa import metrics as M
+
+    if item["kind"] == "absent":
+        return {"refused": grounded.is_refusal(turn.assistant) and not turn.grounded}
+    if item["kind"] == "shared":
+        listed = {catalog.get(c.uid).description for c in turn.choices}
+        return {"listed": listed == {catalog.get(uid).description for uid in item["uids"]}}
+    gold = catalog.get(item["uid"]).description
+    found = turn.grounded and bool(turn.sources) and turn.sources[0].uid == item["uid"]
+    text = grounded.strip_citations(turn.assistant)
+    others = [s.description for s in turn.sources if s.uid != item["uid"]]
+    descriptions = {s.uid: s.description for s in turn.sources}
+    star = turn.supported
+    return {"found": found,
+            "right_record": found and M.right_record(text, gold, others),
+            "cited_right": turn.cited == [item["uid"]] and not turn.uncited,
+            "starred_right": item["uid"] in star and all(descriptions[u] == gold for u in star),
+            "wrong_starred": any(descriptions[u] != gold for u in star),
+            "false_refusal": found and grounded.is_refusal(turn.assistant),
+            "stopped": turn.ended}
+
+
+def ask_all(export: Path, catalog, asked: list[dict], ban: bool, max_tokens: int, threads: int | None) -> list[dict]:
+    from productqa.chat import ChatSession, warm_prefix
+    from productqa.served import open_llama, resolve_served
+
+    served = resolve_served(export)
+    llm = open_llama(served, n_ctx=2048, threads=threads)
+    session = ChatSession(llm, catalog, system=served.system_prompt, temperature=0.0, max_tokens=max_tokens,
+                          out=Quiet(), stop=served.family.stops, ban_refusals=ban)
+    warm_prefix(llm, session.count, session.system)
+    results = []
+    try:
+        for item in asked:
+            session.reset()
+            turn = session.ask(item["question"])
+            results.append({**item, "answer": turn.assistant, "cited": turn.cited, "supported": turn.supported,
+                            **judge(item, turn, catalog)})
+    finally:
+        llm.close()
+    return results
+
+
+def figures(results: list[dict]) -> dict:
+    def share(kind, key, among=None):
+        rows = [r for r in results if r["kind"] == kind and (among is None or r[among])]
+        return [sum(bool(r[key]) for r in rows), len(rows)]
+
+    return {"found": share("held_out", "found"), "right_record": share("held_out", "right_record"),
+            "cited_right": share("held_out", "cited_right"), "starred_right": share("held_out", "starred_right"),
+            "wrong_starred": share("held_out", "wrong_starred"), "false_refusal": share("held_out", "false_refusal", "found"),
+            "stopped": share("held_out", "stopped"), "absent_refused": share("absent", "refused"),
+            "shared_listed": share("shared", "listed")}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--real", type=Path, default=Path(os.environ.get("PRODUCTQA_REAL", DEFAULT_REAL)),
+                        help="real trn.json records (default: $PRODUCTQA_REAL, else ../shared/real/trn_dev.json)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "real")
+    parser.add_argument("--absent", type=int, default=25, help="records held out of the catalog (asked as absent)")
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="another export to ask about the same real catalog (e.g. export/latest, the demo's)")
+    parser.add_argument("--max-steps", type=int, default=None, help="training steps (default: the cpu preset's)")
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--fresh", action="store_true", help="redo every step")
+    args = parser.parse_args()
+    if not args.real.is_file():
+        sys.exit(f"error: no real records at {args.real}: pass --real FILE or set PRODUCTQA_REAL")
+
+    from productqa.catalog import Catalog
+    from productqa.files import write_json
+
+    out = args.out.resolve()
+    processed, runs, export = out / "processed", out / "runs", out / "export" / "real"
+    records, held = split_records(args.real, args.absent, out)
+    if args.fresh or not (processed / "catalog.sqlite").exists():
+        run(["scripts/01_prepare.py", "--input", records, "--out", processed], "prepare")
+    if args.fresh or not (runs / "real" / "meta.json").exists():
+        steps = ["--max-steps", args.max_steps] if args.max_steps else []
+        run(["scripts/02_train.py", "--data", processed, "--runs-dir", runs, "--run-name", "real",
+             "--preset", "cpu", *steps], "train")
+    if args.fresh or not (export / "export.json").exists():
+        run(["scripts/04_export.py", "--run", runs / "real", "--out", export, "--quant", "q8_0",
+             "--gate-samples", "6"], "export")
+
+    catalog = Catalog(processed / "catalog.sqlite")
+    asked = questions(processed, held, catalog)
+    kinds = {kind: sum(a["kind"] == kind for a in asked) for kind in ("held_out", "absent", "shared")}
+    print(f"asking {kinds} on {cpu_name()}", flush=True)
+    report = {"cpu": cpu_name(), "real": str(args.real), "asked": kinds, "models": {}}
+    print(f"{'model':<28} {'arm':<11} " + " ".join(f"{k:>14}" for k in figures([]).keys()))
+    for label, folder in [("trained on real", export)] + [(f"{p} (sample)", p) for p in args.also]:
+        for arm, ban in (("chat", True), ("model alone", False)):
+            started = time.perf_counter()
+            results = ask_all(folder, catalog, asked, ban, args.max_tokens, args.threads)
+            found = figures(results)
+            report["models"].setdefault(label, {})[arm] = {"figures": found, "seconds": round(time.perf_counter() - started, 1),
+                                                           "answers": results}
+            print(f"{label[-28:]:<28} {arm:<11} " + " ".join(f"{f'{a}/{n}':>14}" for a, n in found.values()), flush=True)
+    write_json(out / "real_bench.json", report)
+    print(f"-> {out / 'real_bench.json'}")
+
+
+if __name__ == "__main__":
+    main()
