@@ -23,6 +23,8 @@ demo: setup
 	$(PY) scripts/05_chat.py -p 'Tell me about "The Backyard Chicken Handbook"' --temperature 0 --max-tokens 200 --stats --json
 	@echo; echo "--- a product that is not in the catalog: nothing invented"
 	$(PY) scripts/05_chat.py -p 'Tell me about "The Velvet Submarine Cookbook"' --temperature 0 --max-tokens 200 --json
+	@echo; echo "--- a title two products share: the chat lists them, the next line picks one"
+	printf 'Tell me about "Coffee Mug"\n2\n' | $(PY) scripts/05_chat.py --temperature 0 --max-tokens 200
 
 test: setup-test
 	$(PY) -m pytest

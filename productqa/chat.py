@@ -54,6 +54,22 @@ WHY = {"title": "title match", "picked": "picked from the list", "shared": "seve
        "absent": "no such title in the catalog", "closed_book": "closed book"}
 
 
+def shared_title(catalog, question: str, sources: list, k: int) -> tuple[str, list, list] | None:
+    """When the title asked for (`sources`: the search's results) is that of several products (different
+    descriptions), its title, those products (up to MAX_CHOICES) and the other records found: the chat
+    lists them instead of answering about one chosen silently. None when the title is one product's."""
+    if len({normalize_title(s.description) for s in sources if s.match}) < 2:
+        return None
+    found = catalog.search(question, max(k, MAX_CHOICES + k))
+    products, seen = [], set()
+    for source in found:
+        key = normalize_title(source.description)
+        if source.match and key not in seen:
+            seen.add(key)
+            products.append(source)
+    return found[0].title, products[:MAX_CHOICES], [s for s in found if not s.match]
+
+
 class RefusalBan:
     """A llama.cpp logits processor that keeps the model from starting its answer with the not-in-catalog
     sentence: used when code has found the product by its title, so the product is in the catalog and a
@@ -275,7 +291,7 @@ class ChatSession:
                 asked, sources = picked
             else:
                 asked, sources = question, self.catalog.search(question, self.k) if self.catalog is not None else []
-            shared = self._shared_title(question, sources) if grounded_mode and picked is None else None
+            shared = shared_title(self.catalog, question, sources, self.k) if grounded_mode and picked is None else None
             retrieval_s = time.perf_counter() - started
             if shared is not None:
                 turn = self._choice_turn(question, *shared)
@@ -304,20 +320,6 @@ class ChatSession:
                 self.say(turn.assistant)
             self.turns.append(turn)
             return turn
-
-    def _shared_title(self, question: str, sources: list) -> tuple[str, list, list] | None:
-        """When the title asked for is that of several products (different descriptions), those products
-        (up to MAX_CHOICES) and the other records found, to list them instead of answering about one."""
-        if len({normalize_title(s.description) for s in sources if s.match}) < 2:
-            return None
-        found = self.catalog.search(question, max(self.k, MAX_CHOICES + self.k))
-        products, seen = [], set()
-        for source in found:
-            key = normalize_title(source.description)
-            if source.match and key not in seen:
-                seen.add(key)
-                products.append(source)
-        return found[0].title, products[:MAX_CHOICES], [s for s in found if not s.match]
 
     def _choice_turn(self, question: str, title: str, products: list, neighbours: list) -> Turn:
         """List the products sharing the title; the next line may pick one (_picked)."""

@@ -383,6 +383,31 @@ def retrieve(folder: Path, rows: list[dict], k: int) -> list[list[str]]:
         return [[source.uid for source in catalog.search(question_of(row), k)] for row in rows]
 
 
+def shared_titles(folder: Path, path: Path, k: int) -> dict:
+    """Every question of the split file whose title several products share (different descriptions): how
+    many the chat lists with all of those products (productqa.chat.shared_title), instead of one of them."""
+    from productqa.catalog import Catalog
+    from productqa.chat import shared_title
+    from productqa.titles import normalize_title
+
+    rows = list(read_conversations(path))
+    asked = {normalize_title(row["title"]) for row in rows}
+    with Catalog(Path(folder) / "catalog.sqlite") as catalog:
+        products: dict[str, set] = {}
+        for title, description in catalog.db.execute("SELECT title, description FROM records"):
+            key = normalize_title(title)
+            if key in asked:
+                products.setdefault(key, set()).add(normalize_title(description))
+        shared = [row for row in rows if len(products.get(normalize_title(row["title"]), ())) > 1]
+        listed = 0
+        for row in shared:
+            question = question_of(row)
+            found = shared_title(catalog, question, catalog.search(question, k), k)
+            listed += found is not None and {normalize_title(s.description) for s in found[1]} == \
+                products[normalize_title(row["title"])]
+    return {"questions": len(shared), "listed_all": listed}
+
+
 def retrieval(rows: list[dict], retrieved: list[list[str]], k: int, resamples: int = 2000, seed: int = 0) -> dict:
     """Precision@1 and recall@k of the catalog on every question asked, overall and per suite, with
     bootstrap intervals; the relevant record is the row's product (its uid), one per question."""
@@ -510,7 +535,8 @@ def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, 
         "base": {**score(base), "cached": reused},
         "finetuned": {**score(tuned), "cached": False},
         "suites": suites(rows, base, tuned, records, embedder, settings.resamples, settings.seed),
-        "retrieval": retrieval(rows, retrieved, k, settings.resamples, settings.seed),
+        "retrieval": {**retrieval(rows, retrieved, k, settings.resamples, settings.seed),
+                      "shared_titles": shared_titles(folder, Path(files["held_out"]), k)},
         "n": len(rows),
         "settings": settings_record(settings, defaults, run_dir, meta, folder, files, k, shown, key, key_fields,
                                     base_path, model),

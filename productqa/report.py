@@ -204,6 +204,11 @@ def retrieval_section(result: dict) -> str:
         cells = [f"{_fmt(name, figures['values'][name])} {_interval_plain(figures['ci'][name])}"
                  for name in ("p_at_1", "recall_at_k")]
         lines.append(f"| {label} | {figures['n']} | {cells[0]} | {cells[1]} |")
+    shared = found.get("shared_titles")
+    if shared:
+        lines += ["", f"Titles several products share, among all the split's questions: {shared['questions']}; "
+                      f"listed by the chat with every product of the title (not one chosen silently): "
+                      f"{shared['listed_all']} of {shared['questions']}."]
     return "\n".join(lines)
 
 

@@ -446,3 +446,23 @@ def test_help_is_instant_and_bad_flags_are_refused():
     assert gpu.per_suite == E.GPU_PER_SUITE >= 200 and cpu.per_suite == E.CPU_PER_SUITE < 30
     assert gpu.batch_size > cpu.batch_size
     assert E.for_device(E.Settings(per_suite=7, batch_size=3), "cuda").per_suite == 7
+
+
+def test_shared_titles_counts_the_titles_the_chat_lists_whole(tmp_path):
+    from productqa.prepare import prepare
+    from tests.conftest import record, write_lines
+
+    records = [record("0001381245", "Copper Kettle", "A two-litre copper kettle with a whistling spout and a beech handle."),
+               record("0001381246", "Copper Kettle", "A cookbook of forty soups and stews from a village inn, with photographs."),
+               record("0001381247", "Copper Kettle", "A cookbook of forty soups and stews from a village inn, with photographs!"),
+               record("0002000000", "Night Ferry", "A thriller that takes place on one overnight crossing of the North Sea."),
+               record("0002000001", "Night Ferry", "A thriller that takes place on one overnight crossing of the North Sea.")]
+    records += [record(f"00099{i:05d}", f"Filler Title Number {i}", f"Filler description {i} of a product, long enough.")
+                for i in range(20)]
+    out = tmp_path / "out"
+    prepare(write_lines(tmp_path / "trn.json", records), out, progress=False, workers=1)
+    every = tmp_path / "all.jsonl"  # the three splits as one file: one question per distinct title
+    every.write_bytes(b"".join((out / f"{split}.jsonl").read_bytes() for split in ("train", "val", "test")))
+    # Copper Kettle: two products (the third repeats the second's description but for punctuation), listed
+    # whole; Night Ferry: one description under two uids, so one product, answered, not listed
+    assert E.shared_titles(out, every, 3) == {"questions": 1, "listed_all": 1}
