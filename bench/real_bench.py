@@ -181,6 +181,8 @@ def main():
     parser.add_argument("--absent", type=int, default=25, help="records held out of the catalog (asked as absent)")
     parser.add_argument("--also", type=Path, action="append", default=[],
                         help="another export to ask about the same real catalog (e.g. export/latest, the demo's)")
+    parser.add_argument("--only-also", action="store_true", help="ask only the --also exports (the real run's figures "
+                        "stay as the last run wrote them)")
     parser.add_argument("--max-steps", type=int, default=None, help="training steps (default: the cpu preset's)")
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--threads", type=int, default=None)
@@ -209,9 +211,12 @@ def main():
     asked = questions(processed, held, catalog)
     kinds = {kind: sum(a["kind"] == kind for a in asked) for kind in ("held_out", "absent", "shared")}
     print(f"asking {kinds} on {cpu_name()}", flush=True)
-    report = {"cpu": cpu_name(), "real": str(args.real), "asked": kinds, "models": {}}
+    previous = out / "real_bench.json"
+    kept = json.loads(previous.read_text())["models"] if args.only_also and previous.exists() else {}
+    report = {"cpu": cpu_name(), "real": str(args.real), "asked": kinds, "models": kept}
     print(f"{'model':<28} {'arm':<11} " + " ".join(f"{k:>14}" for k in figures([]).keys()))
-    for label, folder in [("trained on real", export)] + [(f"{p} (sample)", p) for p in args.also]:
+    models = [] if args.only_also else [("trained on real", export)]
+    for label, folder in models + [(f"{p} (sample)", p) for p in args.also]:
         for arm, ban in (("chat", True), ("model alone", False)):
             started = time.perf_counter()
             results = ask_all(folder, catalog, asked, ban, args.max_tokens, args.threads)

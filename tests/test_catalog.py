@@ -10,7 +10,7 @@ import pytest
 from productqa.catalog import (EXACT_SCORE, TYPO_SCORE, Catalog, CatalogWriter, Source, _hash_batch, title_key,
                                word_hash)
 from productqa.errors import UserError
-from productqa.prompts import read_question_templates
+from productqa.prompts import read_heldout_templates, read_question_templates
 from productqa.titles import normalize_title
 
 RECORDS = [
@@ -122,8 +122,10 @@ def test_an_exact_title_beats_longer_titles_containing_it(catalog):
 
 # --- titles inside questions ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("template", read_question_templates())
+@pytest.mark.parametrize("template", read_question_templates() + read_heldout_templates())
 def test_titles_inside_every_question_template(catalog, template):
+    """The training phrasings and those held out of training (the model never saw them; the search must
+    still read them: "I need details on ...", "Preciso de detalhes sobre ...")."""
     for title in ("Mog's Christmas", "Café Crème", "Salt & Pepper Shakers", "The Hobbit", "It",
                   'Performance Running Shorts, 5" Inseam', "Ação e Reação"):
         assert top(catalog, template.replace("{title}", title)) == (title, "exact"), template
