@@ -128,7 +128,7 @@ def judge(item: dict, turn, catalog) -> dict:
     gold = catalog.get(item["uid"]).description
     found = turn.grounded and bool(turn.sources) and turn.sources[0].uid == item["uid"]
     text = grounded.strip_citations(turn.assistant)
-    others = [s.description for s in turn.sources if s.uid != item["uid"]]
+    others = [s.description for s in turn.sources if s.description != gold]  # a twin description is the same text
     descriptions = {s.uid: s.description for s in turn.sources}
     star = turn.supported
     return {"found": found,

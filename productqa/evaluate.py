@@ -343,7 +343,8 @@ def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict,
         right, cited, invented, starred, wrong_star, refused = [], [], [], [], [], []
         for row, answer, text, gold in zip(rows, answers, texts, descriptions):
             shown = [SimpleNamespace(uid=uid, description=records[uid]) for uid in row["context"]]
-            right.append(M.right_record(text, gold, [records[uid] for uid in row["context"] if uid != row["id"]]))
+            # a record with the gold's very description (another edition) is no other record to tell apart
+            right.append(M.right_record(text, gold, [records[uid] for uid in row["context"] if records[uid] != gold]))
             uids, bad_numbers = grounded.cited_sources(answer, shown)
             cited.append(uids == [row["id"]] and not bad_numbers)
             invented.append(bool(bad_numbers))
