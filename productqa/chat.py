@@ -189,8 +189,9 @@ def format_choices(title: str, choices: list) -> str:
     """The products that share a title, numbered for the user to pick one."""
     lines = [f'{len(choices)} products in the catalog are titled "{title}":']
     for number, source in enumerate(choices, 1):
-        head = " ".join(source.description.split()[:12])
-        lines.append(f"  [{number}] {source.title} ({source.uid}): {head}...")
+        words = source.description.split()
+        head = " ".join(words[:12]) + ("..." if len(words) > 12 else "")
+        lines.append(f"  [{number}] {source.title} ({source.uid}): {head}")
     lines.append("Which one do you mean? Answer with its number (or its uid).")
     return "\n".join(lines)
 
