@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -200,6 +201,7 @@ def main():
     if args.fresh or not (processed / "catalog.sqlite").exists():
         run(["scripts/01_prepare.py", "--input", records, "--out", processed], "prepare")
     if args.fresh or not (runs / "real" / "meta.json").exists():
+        shutil.rmtree(runs / "real", ignore_errors=True)  # the benchmark's own run: 02_train keeps an old one
         steps = ["--max-steps", args.max_steps] if args.max_steps else []
         run(["scripts/02_train.py", "--data", processed, "--runs-dir", runs, "--run-name", "real",
              "--preset", "cpu", *steps], "train")
