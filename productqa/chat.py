@@ -612,11 +612,17 @@ def grounded_prompt(catalog_path: Path, question: str, k: int = 3) -> str:
     catalog = Catalog(catalog_path)
     try:
         sources = catalog.search(question, k)
+        shared = shared_title(catalog, question, sources, k)
     finally:
         catalog.close()
     if not (sources and sources[0].match):
         raise UserError(f"no product in {catalog_path} matches {question!r}: the answer is "
                         f"{grounded.not_in_catalog()!r}")
+    if shared is not None:  # a prompt would show them all and leave the choice to the model: ask instead
+        title, products, _ = shared
+        listed = "; ".join(f"{p.uid} ({' '.join(p.description.split()[:6])}...)" for p in products)
+        raise UserError(f'{len(products)} products in {catalog_path} are titled "{title}": {listed}; '
+                        f"05_chat.py without --print-prompt lists them and lets you pick one")
     return grounded.user_turn(question, sources)
 
 

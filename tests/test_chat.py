@@ -313,6 +313,17 @@ def test_a_title_two_products_share_is_listed_and_picked_by_number(tmp_path):
     assert session.ask("0001381245").sources[0].uid == "0001381245"  # by uid too
 
 
+def test_print_prompt_names_the_products_of_a_shared_title_instead_of_picking_one(tmp_path):
+    from productqa.chat import grounded_prompt
+
+    _catalog_of(tmp_path, OWN)
+    catalog_path = tmp_path / "out" / "catalog.sqlite"
+    with pytest.raises(UserError, match='2 products .* are titled "Copper Kettle": 0001381245 .*; 0001381246'):
+        grounded_prompt(catalog_path, "Tell me about Copper Kettle")
+    prompt = grounded_prompt(catalog_path, 'Tell me about "Harbour Lights".')
+    assert prompt.startswith("Catalog records:\n\n[1] Title: Harbour Lights\n")
+
+
 def test_refusal_ban_blocks_only_the_refusal():
     import numpy as np
 
