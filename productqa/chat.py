@@ -437,9 +437,18 @@ class ChatSession:
     def _check_citations(self, turn: Turn) -> None:
         """What the answer cites by number, and which records its text comes from; a note when they differ."""
         turn.cited, turn.uncited = grounded.cited_sources(turn.assistant, turn.sources)
-        support = attribution.supporting(turn.assistant, [source.description for source in turn.sources])
-        turn.supported = [turn.sources[i].uid for i in support]
+        support = [turn.sources[i] for i in
+                   attribution.supporting(turn.assistant, [source.description for source in turn.sources])]
+        # the same text under another title (another edition, a series blurb): an answer about the product
+        # asked for comes from that product's record, not from its twin
+        about = {source.description for source in support if source.match}
+        turn.supported = [source.uid for source in support if source.match or source.description not in about]
         numbers = {source.uid: n for n, source in enumerate(turn.sources, 1)}
+        asked = [source for source in turn.sources if source.match]
+        if asked and turn.supported and not any(source.match for source in support):
+            self.say(f"[note: this answer's text comes from {', '.join(f'[{numbers[u]}]' for u in turn.supported)}, "
+                     f"another product than {', '.join(f'[{numbers[s.uid]}] {s.title}' for s in asked)}, the one "
+                     f"asked about: do not take it for that product's description]")
         if turn.uncited:
             self.say(f"[note: the answer cites {', '.join(f'[{n}]' for n in turn.uncited)}, but only "
                      f"[1]-[{len(turn.sources)}] were given: that is not a source]")

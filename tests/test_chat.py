@@ -280,15 +280,28 @@ def test_the_star_follows_the_text_not_the_model_citation(tmp_path):
     assert "does not come from it" in out.getvalue()
 
 
-def test_a_description_two_products_share_stars_both(tmp_path):
+def test_a_description_two_products_share_is_starred_on_the_product_asked_about(tmp_path):
     catalog = _catalog_of(tmp_path, OWN)
     question = 'Tell me about "Garden Birds of the North".'
     sources = catalog.search(question, 3)
     twin = next(n for n, s in enumerate(sources, 1) if s.uid == "B000K9R2ZZ")
-    session, llm, out = scripted_session(f"{sources[0].description} [1]", catalog)
+    # the text is in both records; the answer is about the North's, whichever number the model wrote
+    for cited in (1, twin):
+        session, llm, out = scripted_session(f"{sources[0].description} [{cited}]", catalog)
+        turn = session.ask(question)
+        assert turn.supported == ["B000K9R2ZY"] and format_sources(turn).splitlines()[1].startswith(" *[1] B000K9R2ZY")
+        assert format_sources(turn).splitlines()[twin].startswith(f"  [{twin}] B000K9R2ZZ")
+        assert ("but its text comes from [1]" in out.getvalue()) == (cited == twin)
+
+
+def test_an_answer_taken_from_another_product_says_so(tmp_path):
+    catalog = _catalog_of(tmp_path, OWN)
+    question = 'Tell me about "Harbour Lights".'
+    sources = catalog.search(question, 3)
+    session, llm, out = scripted_session(f"{sources[1].description} [2]", catalog)  # copies the look-alike
     turn = session.ask(question)
-    assert turn.cited == ["B000K9R2ZY"] and set(turn.supported) == {"B000K9R2ZY", "B000K9R2ZZ"}
-    assert format_sources(turn).splitlines()[twin].startswith(f" *[{twin}] B000K9R2ZZ")
+    assert turn.supported == [sources[1].uid] and turn.cited == [sources[1].uid]
+    assert "comes from [2], another product than [1] Harbour Lights, the one asked about" in out.getvalue()
 
 
 def test_a_title_two_products_share_is_listed_and_picked_by_number(tmp_path):
