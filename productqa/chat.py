@@ -307,7 +307,7 @@ class ChatSession:
                 turn = self._closed_book_turn(question, sources)
                 turn.why = "closed_book"
             turn.retrieval_s = retrieval_s
-            if turn.grounded or not (self.grounded and self.catalog is not None):
+            if turn.grounded or not grounded_mode:
                 if self.compare and self.base_llm is not None:
                     turn.base = self._base_answer(turn, flag)
                     self.say(LABELS["tuned"])
