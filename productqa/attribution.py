@@ -5,13 +5,14 @@ A small model's own citation is a guess made after the text: it can copy one rec
 A record is a source of an answer when most of the answer's words sit in runs of at least RUN words
 that the record's description also has (word n-gram containment, casefold, punctuation ignored). A
 record that only shares a boilerplate sentence ("This text refers to the Paperback edition.") or a
-few common words covers a small share and is not starred; two records with the same description
-both are (the text does come from each).
+few common words covers a small share and is not starred. Two records with the same description (an
+edition, a series blurb) both hold the text; when one of them is the product asked about, the answer
+about it comes from its record, not from its twin under another title.
 """
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Collection, Sequence
 
 from productqa.grounded import strip_citations
 
@@ -43,6 +44,9 @@ def shares(answer: str, descriptions: Sequence[str]) -> list[float]:
     return [share_from(said, words(description)) for description in descriptions]
 
 
-def supporting(answer: str, descriptions: Sequence[str]) -> list[int]:
-    """The indices of the descriptions the answer's text comes from (share at least MIN_SHARE)."""
-    return [i for i, share in enumerate(shares(answer, descriptions)) if share >= MIN_SHARE]
+def supporting(answer: str, descriptions: Sequence[str], asked: Collection[int] = ()) -> list[int]:
+    """The indices of the descriptions the answer's text comes from (share at least MIN_SHARE); `asked`:
+    the indices of the product asked about, whose twins (the same description elsewhere) are left out."""
+    found = [i for i, share in enumerate(shares(answer, descriptions)) if share >= MIN_SHARE]
+    theirs = {descriptions[i] for i in found if i in asked}
+    return [i for i in found if i in asked or descriptions[i] not in theirs]

@@ -338,7 +338,6 @@ class ChatSession:
         question, products, neighbours = self.pending
         text = line.strip().strip(".").strip()
         number = re.fullmatch(r"\[?(\d{1,2})\]?", text)
-        chosen = None
         if number and 1 <= int(number.group(1)) <= len(products):
             chosen = products[int(number.group(1)) - 1]
         else:
@@ -437,14 +436,12 @@ class ChatSession:
     def _check_citations(self, turn: Turn) -> None:
         """What the answer cites by number, and which records its text comes from; a note when they differ."""
         turn.cited, turn.uncited = grounded.cited_sources(turn.assistant, turn.sources)
-        support = [turn.sources[i] for i in
-                   attribution.supporting(turn.assistant, [source.description for source in turn.sources])]
-        # the same text under another title (another edition, a series blurb): an answer about the product
-        # asked for comes from that product's record, not from its twin
-        about = {source.description for source in support if source.match}
-        turn.supported = [source.uid for source in support if source.match or source.description not in about]
+        asked = [source for source in turn.sources if source.match]  # the product found by its title
+        support = [turn.sources[i] for i in attribution.supporting(
+            turn.assistant, [source.description for source in turn.sources],
+            asked={i for i, source in enumerate(turn.sources) if source.match})]
+        turn.supported = [source.uid for source in support]
         numbers = {source.uid: n for n, source in enumerate(turn.sources, 1)}
-        asked = [source for source in turn.sources if source.match]
         if asked and turn.supported and not any(source.match for source in support):
             self.say(f"[note: this answer's text comes from {', '.join(f'[{numbers[u]}]' for u in turn.supported)}, "
                      f"another product than {', '.join(f'[{numbers[s.uid]}] {s.title}' for s in asked)}, the one "

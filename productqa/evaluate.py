@@ -348,7 +348,8 @@ def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict,
             uids, bad_numbers = grounded.cited_sources(answer, shown)
             cited.append(uids == [row["id"]] and not bad_numbers)
             invented.append(bool(bad_numbers))
-            star = {shown[i].uid for i in attribution.supporting(answer, [r.description for r in shown])}
+            star = {shown[i].uid for i in attribution.supporting(answer, [r.description for r in shown],
+                                                                 asked={row["context"].index(row["id"])})}
             starred.append(row["id"] in star)
             wrong_star.append(any(records[uid] != gold for uid in star))
             refused.append(grounded.is_refusal(answer))
