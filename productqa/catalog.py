@@ -8,8 +8,14 @@ Catalog.search(question, k) says which step decided, in Source.match:
   "typo"   no exact title, but one once a single typo is undone: a letter substituted, inserted or
            deleted in a word of 4+ letters, two letters swapped, a space lost or added, an '&' left out;
            never a digit (a volume, a model number);
-  ""       BM25 over titles for the rest: neighbours, distractors, partial titles.
+  "partial" no title in full, but one product's title is clearly the one meant (Catalog.lookup's
+           candidates: confidence >= CLEAR and MARGIN above any other product's): the title's main
+           part without its subtitle, edition or series ("Clara Barton"), or all its words, some
+           missing or in another order, one of them perhaps with a typo;
+  ""       BM25 over titles for the rest: neighbours, distractors.
 The product is in the catalog iff `sources and sources[0].match`: code decides that, not the model.
+When several products could be meant, Catalog.lookup's candidates (confidence >= LISTED) are what the
+chat offers as "did you mean"; none means nothing in the catalog is close.
 
 Engine, chosen on measurements at 1.46M records on 2 CPU cores: one SQLite file holding the records and,
 as numpy arrays in blobs, a hash index of normalized titles and an inverted index of title words. An
@@ -35,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from productqa.errors import UserError
-from productqa.titles import normalize_title
+from productqa.titles import normalize_title, title_heads
 
 FORMAT = "productqa-catalog-2"
 EXACT_SCORE = 1000.0  # above any BM25 score of a title (a term adds at most ~25)
@@ -45,6 +51,11 @@ MAX_SPAN_WORDS = 64        # longest run of question words looked up as a title
 POSTINGS_BUDGET = 300_000  # BM25 reads the rarest terms until this many postings
 MAX_TERMS = 8
 TYPO_CANDIDATES = 40       # BM25 results checked for a title within one edit
+PARTIAL_SCORE = 800.0
+CANDIDATES = 64            # BM25 results scored as candidates for a partial title
+CLEAR, MARGIN = 0.8, 0.25  # a candidate this confident, this far above the next product, is the one meant
+LISTED = 0.45              # candidates this confident are offered as "did you mean"
+MAX_LISTED = 5
 MAX_SAME_TITLE = 256       # records of one title read back (k is far smaller)
 
 SCHEMA = """
@@ -104,6 +115,33 @@ _OPENERS, _CLOSERS = "\"“«„", "\"”»“"
 _SINGLE_QUOTED = re.compile(r"(?:^|(?<=[\s(\[:]))['‘]([^\s'‘].*?)['’](?=[\s?!.,;:)\]]|$)")
 
 
+def content_words(question: str) -> list[str]:
+    """The question's words that are not question phrasing ("Who wrote it?" has none)."""
+    return [w for w in normalize_title(question).split() if w not in FRAME_WORDS]
+
+
+def is_quoted(question: str) -> bool:
+    double, single = _quoted(question)
+    return any(normalize_title(text) for text in double + single)
+
+
+def names_product(question: str) -> bool:
+    """The question names something as the product asked about: quoted text, or its first content word
+    opens the question or follows question words ending in a pivot ("tell me about X", "what is the X"),
+    articles aside. "Is it good for kids?" or "How long is it?" name nothing: they ask about the product
+    already being discussed."""
+    if is_quoted(question):
+        return True
+    words = normalize_title(question).split()
+    first = next((i for i, w in enumerate(words) if w not in FRAME_WORDS), None)
+    if first is None:
+        return False
+    cut = first
+    while cut > 0 and words[cut - 1] in LEADING_WORDS:
+        cut -= 1
+    return cut == 0 or words[cut - 1] in PIVOTS or (cut >= 2 and (words[cut - 2], words[cut - 1]) in PIVOT_PAIRS)
+
+
 def _quoted(text: str) -> tuple[list[str], list[str]]:
     """The texts between double quotes: any opening quote (at the start, after a space or a bracket) with
     any closing quote after it (at the end, before a space or punctuation), so that an inch mark in a
@@ -122,7 +160,100 @@ class Source:
     title: str
     description: str
     score: float
-    match: str = ""  # "exact", "typo" or "" (ranked by BM25 only)
+    match: str = ""  # "exact", "typo", "partial" or "" (ranked by BM25 only)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A product the question may mean, with how sure code is (0-1) and why (`REASONS`)."""
+    source: Source
+    confidence: float
+    reason: str
+
+
+REASONS = {"head": "the title's main part, without its subtitle, edition or series",
+           "start": "the start of the title",
+           "all_words": "every word asked is in the title", "near": "the title's words, one with a typo",
+           "some_words": "some of the words asked are in the title"}
+
+
+@dataclass
+class Lookup:
+    """What the catalog found for a question: the records to show (Catalog.search) and, when no title
+    matched in full, the products it may mean, most likely first (partial titles)."""
+    sources: list[Source]
+    candidates: list[Candidate]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.sources and self.sources[0].match)
+
+
+def clear(candidates: list[Candidate]) -> bool:
+    """The first candidate is the product meant: confident, and well above the next product."""
+    return bool(candidates) and candidates[0].confidence >= CLEAR and (
+        len(candidates) == 1 or candidates[1].confidence <= candidates[0].confidence - MARGIN)
+
+
+def _asked_words(words: list[str]) -> list[str]:
+    """The words a question names its product with: from its first content word to its last and on to
+    the closing phrasing ("for me", "please"), with the small words just before them that belong to a
+    title rather than to the question ("Into the Wild": "into" and "wild"), articles left out ("Tell me
+    about the Garden": "garden")."""
+    content = [i for i, w in enumerate(words) if w not in FRAME_WORDS]
+    if not content:
+        return []
+    first, last = content[0], content[-1] + 1
+    while (first > 0 and words[first - 1] in STOPWORDS and words[first - 1] not in QUESTION_WORDS | PIVOTS
+           and tuple(words[max(0, first - 2):first]) not in PIVOT_PAIRS):
+        first -= 1
+    while last < len(words) and words[last] not in TAIL_WORDS:  # "... Birthday Show for me": "show" too
+        last += 1
+    return list(dict.fromkeys(w for w in words[first:last] if w not in ARTICLES))
+
+
+def _opens(question: list[str], words: list[str], asked: list[str]) -> bool:
+    """A run of the question's words, every asked word in it, is the start of the title (`words`)."""
+    for at in (i for i, word in enumerate(question) if word == words[0]):
+        run = 0
+        while at + run < len(question) and run < len(words) and question[at + run] == words[run]:
+            run += 1
+        if run < len(words) and set(asked) <= set(words[:run]):
+            return True
+    return False
+
+
+def closeness(asked: list[str], question: list[str], title: str) -> tuple[float, str]:
+    """How sure code is that a question whose content words are `asked` (its words: `question`) means
+    `title`, and why: 0.95 when the asked words are a head of the title (title_heads) found in the
+    question; 0.45-0.95 when every asked word is in the title, by the share of the title's words asked
+    (a word one typo off counts, at 0.95 the confidence); below 0.5 when some asked word is not."""
+    if not asked:
+        return 0.0, "some_words"
+    words = normalize_title(title).split()
+    content = [w for w in words if w not in STOPWORDS] or words
+    matched, typos, covered = 0, 0, set()
+    for word in asked:
+        if word in words:
+            matched += 1
+            covered.add(word)
+            continue
+        near = next((w for w in content if len(word) >= 4 and _one_typo(word, w)), None)
+        if near is not None:
+            matched, typos = matched + 1, typos + 1
+            covered.add(near)
+    precision = len(covered & set(content)) / len(content)
+    if matched == len(asked) and not typos:
+        joined = f" {' '.join(question)} "
+        for head in title_heads(title):
+            head_words = normalize_title(head).split()
+            if f" {' '.join(head_words)} " in joined and set(asked) <= set(head_words):
+                return 0.95, "head"
+        if _opens(question, words, asked):
+            return round(0.55 + 0.4 * precision, 3), "start"
+    if matched == len(asked):
+        return round((0.45 + 0.5 * precision) * 0.95 ** typos, 3), "near" if typos else "all_words"
+    return round(0.5 * matched / len(asked) * precision, 3), "some_words"
 
 
 # --- hashing: the same numbers from numpy at build time and from Python at query time ----------------
@@ -505,11 +636,15 @@ class Catalog:
         return Source(*row, score=0.0) if row else None
 
     def search(self, question: str, k: int = 3) -> list[Source]:
-        """The records a question is about, best first: its title's records (match "exact" or "typo")
-        then BM25 neighbours (match ""). Scores: 1000 exact, 900 typo, else BM25 (higher is better)."""
+        """The records a question is about, best first: its title's records (match "exact", "typo" or
+        "partial") then BM25 neighbours (match ""). Scores: 1000 exact, 900 typo, 800 partial, else BM25."""
+        return self.lookup(question, k).sources
+
+    def lookup(self, question: str, k: int = 3) -> Lookup:
+        """search()'s records, and when no title matched in full, the candidates for a partial title."""
         words = normalize_title(question or "").split()
         if not words or k <= 0:
-            return []
+            return Lookup([], [])
         asked = _Question(question, words, self.templates, self.max_words)
         content = [w for w in dict.fromkeys(words) if w not in FRAME_WORDS]
         terms = self._terms(content)
@@ -525,18 +660,48 @@ class Catalog:
             score = EXACT_SCORE if found.match == "exact" else TYPO_SCORE
             sources = [Source(*row, score=score, match=found.match) for row in self._records(found.ids[:k])]
             if len(sources) == k:
-                return sources
-        ranked = self._bm25(terms, TYPO_CANDIDATES if found is None else k + len(sources))
+                return Lookup(sources, [])
+        ranked = self._bm25(terms, CANDIDATES if found is None else k + len(sources))
+        candidates: list[Candidate] = []
         if found is None and ranked:
-            found = self._find_close(asked, [i for i, _ in ranked])
+            found = self._find_close(asked, [i for i, _ in ranked[:TYPO_CANDIDATES]])
             if found is not None:
                 sources = [Source(*row, score=TYPO_SCORE, match="typo") for row in self._records(found.ids[:k])]
+            else:
+                candidates = self._candidates(question, words, [i for i, _ in ranked])
+                if clear(candidates):
+                    title = normalize_title(candidates[0].source.title)
+                    same = self._lookup(np.array([title_key(title.split())], dtype=np.uint64), lambda _: title)
+                    ids = same[0][1] if same else []
+                    found = _Found(title, "partial", (), ids)
+                    sources = [Source(*row, score=PARTIAL_SCORE, match="partial") for row in self._records(ids[:k])]
         taken = set(found.ids[:k]) if found else set()
         rest = [(i, s) for i, s in ranked if i not in taken][:k - len(sources)]
         if found is not None and len(sources) + len(rest) < k:
             rest += self._fill(found.title, taken | {i for i, _ in rest}, k - len(sources) - len(rest))
         rows = self._records([i for i, _ in rest])
-        return sources + [Source(*row, score=round(s, 3)) for row, (_, s) in zip(rows, rest)]
+        sources += [Source(*row, score=round(s, 3)) for row, (_, s) in zip(rows, rest)]
+        return Lookup(sources, candidates if found is None or found.match == "partial" else [])
+
+    def _candidates(self, question: str, words: list[str], ids: list[int]) -> list[Candidate]:
+        """The products (a title and a description: twins are one) among BM25's `ids` that the question
+        may mean (closeness >= LISTED), most likely first, at most MAX_LISTED."""
+        double, single = _quoted(question)
+        quoted = [w for text in double + single for w in normalize_title(text).split()]
+        asked = list(dict.fromkeys(w for w in quoted if w not in ARTICLES) if quoted else _asked_words(words))
+        if all(word.isdigit() for word in asked):  # "2", "1984": a number alone names no product by part
+            return []
+        scored, seen = [], set()
+        for position, (uid, title, description) in enumerate(self._records(ids)):
+            product = (normalize_title(title), normalize_title(description))
+            if product in seen:
+                continue
+            seen.add(product)
+            confidence, reason = closeness(asked, words, title)
+            if confidence >= LISTED:
+                scored.append((-confidence, position, Candidate(Source(uid, title, description, 0.0), confidence,
+                                                                reason)))
+        return [candidate for *_, candidate in sorted(scored, key=lambda item: item[:2])][:MAX_LISTED]
 
     def _fill(self, title: str, taken: set[int], n: int) -> list[tuple[int, float]]:
         """Neighbours for a title found with too few: BM25 over all its words, common ones included, then

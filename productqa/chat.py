@@ -2,11 +2,14 @@
 
     model       productqa.served: export/latest's default form (a merged GGUF, or base + LoRA GGUF), checked
     session     ChatSession.ask, grounded (the default with a catalog): retrieve k records; if the
-                product is in the catalog (an exact or one-typo title match: code decides, not the
-                model), put them in the trained prompt (productqa.grounded) and stream the answer,
-                the model kept from answering "not in the catalog" (RefusalBan); several products
-                with that title: list them and let the next line pick one by number or uid; no
-                title match: answer "not in the catalog" and invent nothing. Closed book: the
+                product is in the catalog (a title match, exact, one typo off or clearly partial:
+                code decides, not the model), put them in the trained prompt (productqa.grounded)
+                and stream the answer, the model kept from answering "not in the catalog"
+                (RefusalBan); several products with that title, or several a partial title may
+                mean: list them ("did you mean") and let the next line pick one by number, uid or
+                title; a question that names no product ("Who wrote it?") is about the product of
+                the last answer (the focus: its records again, after the question that named it);
+                nothing close: answer "not in the catalog" and invent nothing. Closed book: the
                 question alone, with the conversation so far fitted into n_ctx.
     sources     the records put in the prompt; a star marks those the answer's text comes from
                 (productqa.attribution, checked by code), and a note says when the model's own
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from productqa import attribution, grounded, history
+from productqa.catalog import REASONS, content_words, is_quoted, names_product
 from productqa.chat_format import prompt_messages
 from productqa.errors import UserError
 from productqa.families import DEFAULT
@@ -50,8 +54,10 @@ HELP = """commands:
 COMMANDS = ("help", "reset", "system", "temp", "sources", "grounded", "compare", "stats", "save", "exit", "quit")
 LABELS = {"base": "base model (before fine-tuning):", "tuned": "fine-tuned:"}
 MAX_CHOICES = 9  # products of one title listed for the user to pick from
-WHY = {"title": "title match", "picked": "picked from the list", "shared": "several products share the title",
-       "absent": "no such title in the catalog", "closed_book": "closed book"}
+WHY = {"title": "title match", "partial": "partial title", "picked": "picked from the list",
+       "focus": "follow-up: the product in focus", "shared": "several products share the title",
+       "listed": "several products may be meant", "absent": "no such title in the catalog",
+       "closed_book": "closed book"}
 
 
 def shared_title(catalog, question: str, sources: list, k: int) -> tuple[str, list, list] | None:
@@ -68,6 +74,28 @@ def shared_title(catalog, question: str, sources: list, k: int) -> tuple[str, li
             seen.add(key)
             products.append(source)
     return found[0].title, products[:MAX_CHOICES], [s for s in found if not s.match]
+
+
+def follows_up(question: str, look) -> bool:
+    """A question about the product in focus: it names none ("Who wrote it?" even though "It" is a title;
+    quoted text always names one), or it names nothing the catalog found and does not read as naming a
+    product ("Is it good for kids?", not "Tell me about Kids")."""
+    if is_quoted(question):
+        return False
+    if not content_words(question):
+        return True
+    return not look.found and not names_product(question)
+
+
+def format_candidates(candidates: list) -> str:
+    """The products a partial title may mean, numbered for the user to pick one, with code's confidence."""
+    lines = ["No product in the catalog has exactly that title. Did you mean:"]
+    for number, candidate in enumerate(candidates, 1):
+        source = candidate.source
+        lines.append(f"  [{number}] {source.title} ({source.uid})  match {candidate.confidence:.0%}: "
+                     f"{REASONS[candidate.reason]}")
+    lines.append("Answer with its number, its uid or its title, or ask about another product.")
+    return "\n".join(lines)
 
 
 class RefusalBan:
@@ -202,10 +230,15 @@ def turn_json(turn: "Turn") -> dict:
     sources = turn.sources if turn.grounded else []
     found = {"question": turn.user, "answer": turn.assistant, "grounded": turn.grounded, "stopped": turn.ended,
              "why": WHY[turn.why] if turn.why else None,
+             "about": [{"uid": s.uid, "title": s.title} for s in turn.about],
              "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited,
                           "answer_from_it": s.uid in turn.supported} for s in sources]}
+    if turn.confidence is not None:
+        found["confidence"] = turn.confidence
     if turn.choices:
-        found["choices"] = [{"number": n, "uid": s.uid, "title": s.title} for n, s in enumerate(turn.choices, 1)]
+        found["choices"] = [{"number": n, "uid": s.uid, "title": s.title,
+                             **({"confidence": turn.confidences[n - 1]} if turn.confidences else {})}
+                            for n, s in enumerate(turn.choices, 1)]
     if turn.base is not None:  # --compare: the base model's answer to the same prompt
         found["base"] = {"answer": turn.base.assistant, "stopped": turn.base.ended, "cited": turn.base.cited,
                          "answer_from": turn.base.supported}
@@ -224,7 +257,10 @@ class Turn:
     grounded: bool = False      # the records were put in the prompt (the product is in the catalog)
     closed_book: bool = False   # asked without records: part of the conversation the next closed-book turn sees
     why: str = ""               # a key of WHY: how the product was decided
-    choices: list = field(default_factory=list)   # the products sharing the title asked for (listed, not answered)
+    confidence: float | None = None  # a partial title: how sure code is of the product (catalog.closeness)
+    about: list = field(default_factory=list)     # the records of the product the answer is about
+    choices: list = field(default_factory=list)   # the products listed for the user to pick (not answered)
+    confidences: list = field(default_factory=list)  # code's confidence in each choice of a "did you mean"
     cited: list = field(default_factory=list)     # uids of the records the answer cites by [n]
     uncited: list = field(default_factory=list)   # numbers the answer cites that no record shown has (never sources)
     supported: list = field(default_factory=list)  # uids of the records the answer's text comes from (starred)
@@ -260,11 +296,12 @@ class ChatSession:
         self.turns: list[Turn] = []
         self.n_ctx = context_tokens(llm)
         self.pending: tuple[str, list, list] | None = None  # (question, products listed, their neighbours)
+        self.focus: tuple[str, list] | None = None  # (the question that named the product, its records shown)
         self._refusals: dict[int, list[int]] = {}  # id(llm) -> the not-in-catalog sentence's tokens
 
     def reset(self) -> None:
         self.turns.clear()
-        self.pending = None
+        self.pending = self.focus = None
 
     def prompt_budget(self) -> int:
         """Prompt tokens allowed: the window less room for the answer (max_tokens, at most half of it)."""
@@ -285,33 +322,21 @@ class ChatSession:
     def ask(self, question: str) -> Turn:
         with CtrlC() as flag:  # Ctrl-C from here on stops this answer, not the program
             started = time.perf_counter()
-            grounded_mode = self.grounded and self.catalog is not None
-            picked = self._picked(question) if grounded_mode else None
-            self.pending = None
-            if picked is not None:  # the user chose one of the products listed: ask the listed question about it
-                asked, sources = picked
+            if self.grounded and self.catalog is not None:
+                turn = self._decide(question)
             else:
-                asked, sources = question, self.catalog.search(question, self.k) if self.catalog is not None else []
-            shared = shared_title(self.catalog, question, sources, self.k) if grounded_mode and picked is None else None
-            retrieval_s = time.perf_counter() - started
-            if shared is not None:
-                turn = self._choice_turn(question, *shared)
-                turn.retrieval_s, turn.first_token_s = retrieval_s, time.perf_counter() - started
-                self.turns.append(turn)
-                return turn
-            if grounded_mode:
-                turn = self._grounded_turn(asked, sources)
-                turn.user = question
-                turn.why = "picked" if picked is not None else "title" if turn.grounded else "absent"
-            else:
+                sources = self.catalog.search(question, self.k) if self.catalog is not None else []
                 turn = self._closed_book_turn(question, sources)
                 turn.why = "closed_book"
-            turn.retrieval_s = retrieval_s
-            if turn.grounded or not grounded_mode:
+            turn.retrieval_s = time.perf_counter() - started
+            if turn.choices:  # listed for the user to pick from: nothing to generate
+                turn.first_token_s = turn.retrieval_s
+                self.say(turn.assistant)
+            elif turn.grounded or turn.closed_book:
                 if self.compare and self.base_llm is not None:
                     turn.base = self._base_answer(turn, flag)
                     self.say(LABELS["tuned"])
-                    started = time.perf_counter() - retrieval_s  # the fine-tuned answer's own timings
+                    started = time.perf_counter() - turn.retrieval_s  # the fine-tuned answer's own timings
                 self._generate(turn, flag, started)
             else:  # the catalog has no such product: say so, invent nothing
                 if self.compare:
@@ -322,17 +347,55 @@ class ChatSession:
             self.turns.append(turn)
             return turn
 
-    def _choice_turn(self, question: str, title: str, products: list, neighbours: list) -> Turn:
-        """List the products sharing the title; the next line may pick one (_picked)."""
-        turn = Turn(question, format_choices(title, products), question, products, ended=True, why="shared",
-                    choices=products)
-        self.pending = (question, products, neighbours)
-        self.say(turn.assistant)
+    def _decide(self, question: str) -> Turn:
+        """Which product `question` is about, and so what the model is shown (the decisions, in order):
+        a pick from the products just listed; a follow-up about the product in focus; a title match
+        (exact, typo, partial: the focus moves to it), unless several products share the title (listed);
+        several products a partial title may mean (listed); else none (focus cleared)."""
+        picked = self._picked(question)
+        self.pending = None
+        if picked is not None:
+            asked, sources = picked
+            turn = self._grounded_turn(asked, sources, why="picked")
+        else:
+            look = self.catalog.lookup(question, self.k)
+            if self.focus is not None and follows_up(question, look):
+                earlier, sources = self.focus
+                turn = self._grounded_turn(question, sources, earlier=earlier, why="focus")
+                turn.user = question
+                return turn
+            if not look.found and look.candidates:  # the focus stays until the user picks or asks on
+                return self._choice_turn(question, [c.source for c in look.candidates], look.sources,
+                                         format_candidates(look.candidates), "listed",
+                                         [c.confidence for c in look.candidates])
+            if not look.found:  # nothing close: a later "Who wrote it?" is about no product
+                self.focus = None
+                return Turn(question, "", question, look.sources, why="absent")
+            shared = shared_title(self.catalog, question, look.sources, self.k)
+            if shared is not None:
+                title, products, neighbours = shared
+                return self._choice_turn(question, products, neighbours, format_choices(title, products), "shared")
+            asked = question
+            turn = self._grounded_turn(question, look.sources, why="partial" if look.sources[0].match == "partial"
+                                       else "title")
+            if turn.why == "partial":
+                turn.confidence = look.candidates[0].confidence
+        turn.user = question
+        if turn.grounded:
+            self.focus = (asked, turn.sources)
         return turn
+
+    def _choice_turn(self, question: str, products: list, neighbours: list, text: str, why: str,
+                     confidences: list | None = None) -> Turn:
+        """List the products the question may mean; the next line may pick one (_picked)."""
+        self.pending = (question, products, [s for s in neighbours if s.uid not in {p.uid for p in products}])
+        return Turn(question, text, question, products, ended=True, why=why, choices=products,
+                    confidences=confidences or [])
 
     def _picked(self, line: str) -> tuple[str, list] | None:
         """The listed question and its records when `line` picks one of the products just listed (by
-        number, "[2]" or uid): the product first, then the other records found that are not of its title."""
+        number, "[2]", uid or title): the product first, then the other records found that are not
+        among those listed."""
         if self.pending is None:
             return None
         question, products, neighbours = self.pending
@@ -341,10 +404,12 @@ class ChatSession:
         if number and 1 <= int(number.group(1)) <= len(products):
             chosen = products[int(number.group(1)) - 1]
         else:
-            chosen = next((p for p in products if p.uid.casefold() == text.casefold()), None)
+            by_title = [p for p in products if normalize_title(p.title) == normalize_title(text)]
+            chosen = next((p for p in products if p.uid.casefold() == text.casefold()),
+                          by_title[0] if len(by_title) == 1 else None)
         if chosen is None:
             return None
-        return question, [chosen] + neighbours[:self.k - 1]
+        return question, [dataclasses.replace(chosen, match=chosen.match or "picked")] + neighbours[:self.k - 1]
 
     def _refusal_ban(self, llm) -> RefusalBan:
         if id(llm) not in self._refusals:
@@ -360,15 +425,13 @@ class ChatSession:
         flag.requested = False
         return base
 
-    def _grounded_turn(self, question: str, sources: list) -> Turn:
-        """The trained prompt with the retrieved records, when the top one is the product asked about
-        (a title match: retrieval's reliable signal); fewer records if k of them overflow the context."""
-        turn = Turn(question, "", question, sources)
-        if not (sources and getattr(sources[0], "match", "")):
-            return turn
+    def _grounded_turn(self, question: str, sources: list, earlier: str | None = None, why: str = "title") -> Turn:
+        """The trained prompt with the records (the product's first: code found it), after the `earlier`
+        question for a follow-up; fewer records if k of them overflow the context."""
+        turn = Turn(question, "", question, sources, why=why, about=[s for s in sources if s.match])
         shown = list(sources)
         while shown:
-            prompt_user = grounded.user_turn(question, shown)
+            prompt_user = grounded.user_turn(question, shown, earlier)
             messages = prompt_messages(prompt_user, self.system)
             tokens = self.count(messages)
             if tokens <= self.prompt_budget():
@@ -617,11 +680,16 @@ def grounded_prompt(catalog_path: Path, question: str, k: int = 3) -> str:
 
     catalog = Catalog(catalog_path)
     try:
-        sources = catalog.search(question, k)
-        shared = shared_title(catalog, question, sources, k)
+        look = catalog.lookup(question, k)
+        sources = look.sources
+        shared = shared_title(catalog, question, sources, k) if look.found else None
     finally:
         catalog.close()
-    if not (sources and sources[0].match):
+    if not look.found and look.candidates:
+        listed = "; ".join(f"{c.source.title} ({c.source.uid}, match {c.confidence:.0%})" for c in look.candidates)
+        raise UserError(f"no product in {catalog_path} has exactly that title; did you mean: {listed}? "
+                        f"Ask again with the title you mean")
+    if not look.found:
         raise UserError(f"no product in {catalog_path} matches {question!r}: the answer is "
                         f"{grounded.not_in_catalog()!r}")
     if shared is not None:  # a prompt would show them all and leave the choice to the model: ask instead

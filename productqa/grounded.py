@@ -9,9 +9,15 @@ look-alike uid of another record. When no record is the product asked about, the
 sentence in prompts/not_in_catalog.txt. A closed-book question is the question alone, answered with
 the description: what fine-tuning itself taught stays measurable.
 
+A follow-up (a question that names no product, after one that did) is the earlier question's records,
+the earlier question and the new one (prompts/followup.txt): the second turn of a conversation in one
+user message, so that the records are not repeated and the prompt stays the size of the first.
+
 The row kinds 01_prepare writes (RAFT, Zhang et al. 2024):
     grounded     the gold record among k-1 hard distractors, in shuffled order -> answer.txt
-    absent       k hard distractors, no gold record                             -> not_in_catalog.txt
+    partial      the same, the product named by part of its title (titles.partial_titles)  -> answer.txt
+    followup     the same, asked again with a follow-up question (prompts/followups_*.txt) -> answer.txt
+    absent       k hard distractors, no gold record (the title whole or part of it) -> not_in_catalog.txt
     closed_book  no records                                                     -> the description
 """
 from __future__ import annotations
@@ -23,7 +29,8 @@ from typing import Protocol, Sequence
 from productqa.paths import PROMPTS
 from productqa.prompts import read_prompt
 
-KINDS = ("grounded", "absent", "closed_book")
+KINDS = ("grounded", "partial", "followup", "absent", "closed_book")
+ANSWERED = ("grounded", "partial", "followup")  # the kinds whose answer is the gold record's, cited
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
@@ -44,12 +51,14 @@ def record_text(record: Record, number: int | str) -> str:
                                           description=record.description)
 
 
-def user_turn(question: str, records: Sequence[Record] | None) -> str:
+def user_turn(question: str, records: Sequence[Record] | None, earlier: str | None = None) -> str:
     """The user message: the question alone (closed book, records None) or the records, numbered from 1,
-    then the question."""
+    then the question; after the `earlier` question whose records they are, for a follow-up."""
     if records is None:
         return question
     block = "\n\n".join(record_text(record, number) for number, record in enumerate(records, 1))
+    if earlier is not None:
+        return _template("followup.txt").format(records=block, earlier=earlier, question=question)
     return _template("grounded.txt").format(records=block, question=question)
 
 

@@ -42,18 +42,20 @@ from productqa.errors import UserError
 from productqa.files import atomic_open, atomic_path, copy_range, output_folder, write_all, write_json
 from productqa.hashing import digest8
 from productqa.progress import progress as progress_bar
-from productqa.prompts import pick_template, read_question_templates
+from productqa.grounded import ANSWERED
+from productqa.prompts import pick_template, read_followups, read_question_templates
 from productqa.raft import (
     SPLIT_CODES,
     Distractors,
     Mix,
     RowFormat,
+    asks_partially,
     context_of,
     escaped,
     kind_of,
     same_title_groups,
 )
-from productqa.titles import normalize_title
+from productqa.titles import normalize_title, partial_titles
 
 BLOCK_BYTES = 1 << 20  # raw JSON Lines per cleaning task (~2,400 records): cheap to send, long to work on
 ROW_BLOCK = 10_000     # records per row-writing task
@@ -424,6 +426,7 @@ class RowJob:
     templates: list[str]
     mix: Mix
     seed: int
+    followups: list[str] = field(default_factory=read_followups)
     format: RowFormat = field(default_factory=RowFormat)
     questions: dict[str, bytes] = field(default_factory=dict)  # question template -> escaped()
     rng: random.Random = field(default_factory=random.Random)  # re-seeded for each row
@@ -434,6 +437,15 @@ class RowJob:
         if template not in self.questions:
             self.questions[template] = escaped(template)
         return self.questions[template].replace(b"{title}", title)
+
+    def partial(self, uid: str, title: bytes) -> bytes | None:
+        """One of titles.partial_titles() of the escaped title, picked by (seed, uid); None when it has none.
+        Escaping leaves spaces and the separators alone, so the forms of the escaped text are escaped forms."""
+        forms = partial_titles(title.decode("utf-8"))
+        return pick_template(forms, uid, self.seed).encode("utf-8") if forms else None
+
+    def followup(self, uid: str) -> bytes:
+        return escaped(pick_template(self.followups, uid, self.seed))
 
 
 _JOB: RowJob | None = None
@@ -453,11 +465,20 @@ def write_row_block(first: int) -> tuple[list[tuple[str, int]], Counter, list[in
         if titles[index] != index:
             continue
         uid = uid.decode("utf-8")
-        kind = kind_of(uid, job.mix, job.seed)
+        kind, named = kind_of(uid, job.mix, job.seed), product[1]
+        if kind == "partial" or (kind == "absent" and asks_partially(uid, job.seed)):
+            part = job.partial(uid, product[1])
+            if part is not None:
+                named = part
+            elif kind == "partial":
+                kind = "grounded"  # a title too short to name by a part of it
         shown = context_of(index, uid, kind, job.mix, distractors, job.seed, job.rng)
         context = None if shown is None else [product if i == index else texts.shown(i) for i in shown]
-        number = shown.index(index) + 1 if kind == "grounded" else 0
-        lines[splits[index]].append(job.format.line(kind, product, job.question(uid, product[1]), context, number))
+        number = shown.index(index) + 1 if kind in ANSWERED else 0
+        question, earlier = job.question(uid, named), b""
+        if kind == "followup":
+            question, earlier = job.followup(uid), question
+        lines[splits[index]].append(job.format.line(kind, product, question, context, number, earlier))
         kinds[kind] += 1
     where = [job.parts.put(b"".join(split_lines), split) for split, split_lines in zip(SPLITS, lines)]
     return where, kinds, [len(split_lines) for split_lines in lines]
@@ -466,15 +487,17 @@ def write_row_block(first: int) -> tuple[list[tuple[str, int]], Counter, list[in
 def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, val_size: float = 0.05,
             test_size: float = 0.05, seed: int = 3407, min_chars: int = 30, max_chars: int = 400,
             k: int = 3, absent_share: float = 0.2, closed_book_share: float = 0.2,
-            workers: int | None = None, progress: bool = True) -> dict:
+            partial_share: float = 0.15, followup_share: float = 0.15, workers: int | None = None,
+            progress: bool = True) -> dict:
     """Run the whole stage and return stats (read, kept, dropped per reason, rows per split and kind),
     with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of its steps, and the "zip_member"
     read where the input is a zip archive (those not in stats.json)."""
-    _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k, absent_share, closed_book_share)
+    _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k,
+                     absent_share, closed_book_share, partial_share, followup_share)
     if workers is not None and workers < 1:
         raise UserError("--workers must be at least 1 (or left out: one a core)")
     settings = Settings(min_chars, max_chars, val_size, test_size)
-    mix = Mix(k, absent_share, closed_book_share)
+    mix = Mix(k, absent_share, closed_book_share, partial_share, followup_share)
     templates = read_question_templates()
     workers = workers or os.cpu_count() or 1
     out_dir = Path(out_dir)
@@ -555,7 +578,7 @@ class Steps:
                 "largest worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}
 
 
-def _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k, absent_share, closed_book_share):
+def _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k, *shares):
     if not (0 <= val_size < 1 and 0 <= test_size < 1 and val_size + test_size < 1):
         raise UserError("--val-size and --test-size must be fractions in [0, 1) that sum to less than 1")
     if max_records is not None and max_records < 1:
@@ -564,8 +587,9 @@ def _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k, 
         raise UserError("--min-chars must be at least 1 and --max-chars at least twice --min-chars")
     if k < 1:
         raise UserError("--k (records shown with a grounded question) must be at least 1")
-    if not (0 <= absent_share <= 1 and 0 <= closed_book_share <= 1 and absent_share + closed_book_share <= 1):
-        raise UserError("--absent-share and --closed-book-share must be fractions that sum to at most 1")
+    if not (all(0 <= share <= 1 for share in shares) and sum(shares) <= 1):
+        raise UserError("--absent-share, --closed-book-share, --partial-share and --followup-share must be "
+                        "fractions that sum to at most 1")
 
 
 def _timed(func) -> float:

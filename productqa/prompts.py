@@ -56,6 +56,18 @@ def read_heldout_templates(folder: Path = PROMPTS) -> list[str]:
     return templates
 
 
+def read_followups(folder: Path = PROMPTS) -> list[str]:
+    """Follow-up questions (prompts/followups_*.txt): they name no product, so they are about the one
+    the conversation is on; training rows of kind "followup" ask them as a second question."""
+    questions = []
+    for path in sorted(Path(folder).glob("followups_*.txt")):
+        questions += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                      if line.strip() and not line.startswith("#")]
+    if not questions:
+        raise UserError(f"no follow-up questions found in {folder}/followups_*.txt")
+    return questions
+
+
 def pick_template(templates: list[str], uid: str, seed: int) -> str:
     """The same (uid, seed) always gets the same phrasing, whatever else is in the file."""
     return templates[int.from_bytes(digest8(uid.encode(), key=str(seed).encode()), "big") % len(templates)]

@@ -40,19 +40,30 @@ class Product(NamedTuple):
 
 @dataclass(frozen=True)
 class Mix:
-    """How many records a grounded question shows, and the shares of each row kind."""
+    """How many records a grounded question shows, and the shares of each row kind (grounded: the rest)."""
     k: int = 3
     absent_share: float = 0.2
     closed_book_share: float = 0.2
+    partial_share: float = 0.15
+    followup_share: float = 0.15
 
 
 def kind_of(uid: str, mix: Mix, seed: int) -> str:
+    """The row kind of a product, by a hash of (seed, uid); "partial" falls back to "grounded" in
+    01_prepare for a title with no partial form (titles.partial_titles)."""
     position = unit_hash("kind", str(seed), uid)
-    if position < mix.absent_share:
-        return "absent"
-    if position < mix.absent_share + mix.closed_book_share:
-        return "closed_book"
+    for kind, share in (("absent", mix.absent_share), ("closed_book", mix.closed_book_share),
+                        ("partial", mix.partial_share), ("followup", mix.followup_share)):
+        if position < share:
+            return kind
+        position -= share
     return "grounded"
+
+
+def asks_partially(uid: str, seed: int) -> bool:
+    """Whether an absent row names its product by part of its title (half of them): the model learns
+    that a record merely sharing words with the name asked is not that product."""
+    return unit_hash("partial", str(seed), uid) < 0.5
 
 
 def same_title_groups(keys: np.ndarray, normalized_title: Callable[[int], str]) -> np.ndarray:
@@ -162,26 +173,29 @@ def context_of(gold: int, uid: str, kind: str, mix: Mix, distractors: Distractor
     if rng is None:
         rng = random.Random()
     rng.seed(f"{seed}\x1f{uid}")
-    shown = distractors.near(gold, mix.k - 1 if kind == "grounded" else mix.k, rng)
-    if kind == "grounded":
+    answered = kind in grounded.ANSWERED
+    shown = distractors.near(gold, mix.k - 1 if answered else mix.k, rng)
+    if answered:
         shown.append(gold)
     rng.shuffle(shown)
     return shown
 
 
 def make_row(product: Product, question: str, kind: str, context: Sequence[Product] | None,
-             number: int | str | None = None) -> dict:
-    """One ShareGPT row of `kind` about `product`, showing `context` (context_of's records); a grounded
-    row's answer cites `number`, the product's place in `context` (found there when not given)."""
+             number: int | str | None = None, earlier: str | None = None) -> dict:
+    """One ShareGPT row of `kind` about `product`, showing `context` (context_of's records); an answered
+    row's answer cites `number`, the product's place in `context` (found there when not given); a
+    follow-up row's `question` comes after the `earlier` one that named the product."""
     if kind == "closed_book":
         reply = product.description
-    elif kind == "grounded":
+    elif kind in grounded.ANSWERED:
         reply = grounded.answer(product, number if number is not None else list(context).index(product) + 1)
     else:
         reply = grounded.not_in_catalog()
     return {"id": product.uid, "title": product.title, "kind": kind, "question": question,
+            **({"earlier": earlier} if kind == "followup" else {}),
             "context": [record.uid for record in context] if context is not None else None,
-            "conversations": [{"from": "human", "value": grounded.user_turn(question, context)},
+            "conversations": [{"from": "human", "value": grounded.user_turn(question, context, earlier)},
                               {"from": "gpt", "value": reply}]}
 
 
@@ -206,26 +220,29 @@ class RowFormat:
     def _layout(self, kind: str, shown: int) -> tuple[list[bytes], Callable]:
         """The row's literal bytes, with a gap between each two, and a function that picks from the
         values those that go in the gaps, in order. Values: 0-2 the product's uid, title, description;
-        3 the question; 4 the product's number among the records shown; 5+3i.. the i-th record shown."""
+        3 the question; 4 the product's number among the records shown; 5 the earlier question (a
+        follow-up's); 6+3i.. the i-th record shown."""
         slot = self._SLOT.format
         product = Product(slot(0), slot(1), slot(2))
-        context = [Product(slot(5 + 3 * i), slot(6 + 3 * i), slot(7 + 3 * i)) for i in range(shown)]
-        text = json_line(make_row(product, slot(3), kind, context if kind != "closed_book" else None, slot(4)))
+        context = [Product(slot(6 + 3 * i), slot(7 + 3 * i), slot(8 + 3 * i)) for i in range(shown)]
+        text = json_line(make_row(product, slot(3), kind, context if kind != "closed_book" else None, slot(4),
+                                  slot(5) if kind == "followup" else None))
         pieces = self._SLOTS.split(text)  # literal, slot, literal, ..., literal
         slots = [int(i) for i in pieces[1::2]]
         pick = (lambda values: [values[slots[0]]]) if len(slots) == 1 else operator.itemgetter(*slots)
         return [piece.encode("utf-8") if i % 2 == 0 else b"" for i, piece in enumerate(pieces)], pick
 
     def line(self, kind: str, product: Sequence[bytes], question: bytes,
-             context: Sequence[Sequence[bytes]] | None, number: int = 0) -> bytes:
+             context: Sequence[Sequence[bytes]] | None, number: int = 0, earlier: bytes = b"") -> bytes:
         """The JSON line of a row: product and each record of context as escaped (uid, title, description);
-        `number`: the product's place in context (a grounded row's citation)."""
+        `number`: the product's place in context (an answered row's citation); `earlier`: a follow-up's
+        earlier question, escaped."""
         key = (kind, len(context) if context is not None else 0)
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._layout(*key)
         parts, pick = layout
-        values = [*product, question, b"%d" % number]
+        values = [*product, question, b"%d" % number, earlier]
         for record in context or ():
             values.extend(record)
         parts = parts.copy()  # the literals at even places, values at odd ones

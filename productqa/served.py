@@ -163,6 +163,36 @@ def context_tokens(llm) -> int:
     return min(llm.n_ctx(), llm.context_params.n_ctx)
 
 
+def has_amx() -> bool:
+    """The CPU has Intel AMX (Sapphire Rapids and later), whose llama.cpp matrix kernels segfault on the
+    first Q4_K_M decode (seen on a 2-core Xeon with amx_int8, llama-cpp-python 0.3.36; llama.cpp #20824)."""
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _without_extra_buffers():
+    """llama-cpp-python's Llama() takes no use_extra_bufts: its default model parameters are what it
+    reads, so they are given that one field changed while the model loads. Off, llama.cpp keeps the
+    weights in plain CPU buffers (no AMX or repacked layout): the same results, without the crash."""
+    from llama_cpp import llama_cpp as native
+
+    defaults = native.llama_model_default_params
+
+    def params():
+        found = defaults()
+        found.use_extra_bufts = False
+        return found
+
+    native.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = defaults
+
+
 def open_llama(served: Served | Path | str, n_ctx: int = 4096, threads: int | None = None, verbose: bool = False,
                chat_template: str | None = None, need_template: bool = True, **llama_kwargs):
     """A checked llama_cpp.Llama for `served` (a Served, or one GGUF file): the files exist, are GGUFs,
@@ -179,7 +209,8 @@ def open_llama(served: Served | Path | str, n_ctx: int = 4096, threads: int | No
         check_gguf(path)
     threads = threads or os.cpu_count()
     try:
-        with quiet_stderr() if not verbose else contextlib.nullcontext():
+        with quiet_stderr() if not verbose else contextlib.nullcontext(), \
+                _without_extra_buffers() if has_amx() else contextlib.nullcontext():
             llm = llama_cpp.Llama(str(served.model), lora_path=str(served.adapter) if served.adapter else None,
                                   n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=verbose,
                                   **llama_kwargs)

@@ -35,3 +35,40 @@ def normalize_title(text: str) -> str:
 def title_words(text: str) -> list[str]:
     """The normalized words of a title or question, in order."""
     return normalize_title(text).split()
+
+
+# Where a title's main part ends and a subtitle, edition or series begins: "Clara Barton: Founder of ...",
+# "Delphie and the Birthday Show (Ballet Slippers, Book 4)", "Worship [VHS]", "Road Atlas - 2014 Edition".
+_HEAD_END = re.compile(r"\s*(?::|\(|\[|\s[-–—]\s|,|;|\s/\s)")
+
+
+def title_heads(title: str) -> list[str]:
+    """The title cut at each separator of a subtitle, edition or series, shortest first: how users name a
+    long title ("Clara Barton" for "Clara Barton: Founder of the American Red Cross"). Only heads with a
+    word of 3+ letters; never the whole title."""
+    heads = []
+    for found in _HEAD_END.finditer(title):
+        head = title[:found.start()].strip()
+        if head.count("(") > head.count(")") or head.count("[") > head.count("]"):
+            continue  # inside a series or edition note: nobody types "Delphie (Ballet Slippers"
+        if any(len(word) >= 3 for word in title_words(head)) and normalize_title(head) != normalize_title(title):
+            heads.append(head)
+    return list(dict.fromkeys(heads))
+
+
+def partial_titles(title: str) -> list[str]:
+    """Ways a user names `title` without all of it: its heads (title_heads), then its main part (the
+    shortest head, or the whole title) less its last word or less its longest inner word, when that part
+    has 4+ words; never a word with a digit (a volume, a year: that is another product). What training
+    rows and benchmarks ask with."""
+    forms = title_heads(title)
+    words = (forms[0] if forms else title).split()
+    if len(words) >= 4:
+        if not any(ch.isdigit() for ch in words[-1]):
+            forms.append(" ".join(words[:-1]).rstrip(",:;-"))
+        inner = [i for i in range(1, len(words) - 1) if not any(ch.isdigit() for ch in words[i])]
+        if inner:
+            middle = max(inner, key=lambda i: (len(words[i]), -i))
+            forms.append(" ".join(words[:middle] + words[middle + 1:]))
+    whole = normalize_title(title)
+    return [form for form in dict.fromkeys(forms) if title_words(form) and normalize_title(form) != whole]

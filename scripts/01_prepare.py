@@ -33,6 +33,10 @@ def parse_args(argv=None):
                         help="share of questions whose product is left out of the records (answer: not in the catalog)")
     parser.add_argument("--closed-book-share", type=float, default=0.2,
                         help="share of questions asked with no records (what fine-tuning itself teaches)")
+    parser.add_argument("--partial-share", type=float, default=0.15,
+                        help="share of questions that name the product by part of its title")
+    parser.add_argument("--followup-share", type=float, default=0.15,
+                        help="share of questions asked as a follow-up, after an earlier one named the product")
     # cleaning
     parser.add_argument("--min-chars", type=int, default=30, help="drop descriptions shorter than this")
     parser.add_argument("--max-chars", type=int, default=400, help="cut longer descriptions at a sentence end")
@@ -51,7 +55,8 @@ def main(argv=None):
     stats = prepare(args.input, args.out, max_records=args.max_records, val_size=args.val_size,
                     test_size=args.test_size, seed=args.seed, workers=args.workers,
                     min_chars=args.min_chars, max_chars=args.max_chars, k=args.k,
-                    absent_share=args.absent_share, closed_book_share=args.closed_book_share)
+                    absent_share=args.absent_share, closed_book_share=args.closed_book_share,
+                    partial_share=args.partial_share, followup_share=args.followup_share)
     write_meta(args.out / "meta.json", "prepare", args, stats=stats)
     dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items()) or "none"
     kinds = ", ".join(f"{k} {v:,}" for k, v in stats["kinds"].items())

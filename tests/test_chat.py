@@ -439,7 +439,8 @@ def test_one_shot_prints_answer_and_sources(chat_export, catalog_path, sample_ti
     assert "tokens/s]" in result.stdout and "first token" in result.stdout
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert last["grounded"] is True and last["sources"][0]["uid"] == uid and last["question"] == f"Tell me about {title}"
-    assert set(last) == {"question", "answer", "sources", "grounded", "stopped", "why"} and last["why"] == "title match"
+    assert set(last) == {"question", "answer", "sources", "grounded", "stopped", "why", "about"}
+    assert last["why"] == "title match" and last["about"] == [{"uid": uid, "title": title}]
 
 
 def test_missing_catalog_chats_without_sources(chat_export, tmp_path):

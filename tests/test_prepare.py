@@ -10,9 +10,10 @@ import pytest
 from productqa.catalog import Catalog
 from productqa.data import split_of
 from productqa.errors import UserError
+from productqa.grounded import ANSWERED, KINDS
 from productqa.prepare import prepare
 from bench.synthetic import write_records
-from productqa.titles import normalize_title
+from productqa.titles import normalize_title, partial_titles
 from tests.conftest import load_script, record
 
 OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "stats.json", "catalog.sqlite")
@@ -56,7 +57,8 @@ def test_hostile_lines_are_counted_never_crash(make_input, tmp_path):
 
 def test_conversation_format(make_input, tmp_path):
     prepare(make_input([record(uid="a1", title="Caf&eacute; Lantern", content="<p>A warm lantern for caf&eacute; tables and long evenings.</p>")]),
-            tmp_path / "out", progress=False, val_size=0, test_size=0, absent_share=0, closed_book_share=1)
+            tmp_path / "out", progress=False, val_size=0, test_size=0, absent_share=0, closed_book_share=1,
+            partial_share=0, followup_share=0)
     (row,) = read_all(tmp_path / "out")
     assert row["id"] == "a1" and row["title"] == "Café Lantern"
     human, gpt = row["conversations"]
@@ -197,11 +199,13 @@ def kinds_of(out):
 def test_row_kinds_follow_the_shares(tmp_path):
     source = tmp_path / "trn.json"
     write_records(source, 3000, seed=7)
-    stats = prepare(source, tmp_path / "out", progress=False, k=3, absent_share=0.25, closed_book_share=0.15)
+    stats = prepare(source, tmp_path / "out", progress=False, k=3, absent_share=0.25, closed_book_share=0.15,
+                    partial_share=0.1, followup_share=0.2)
     rows = read_all(tmp_path / "out")
     share = lambda kind: sum(r["kind"] == kind for r in rows) / len(rows)  # noqa: E731
     assert abs(share("absent") - 0.25) < 0.04 and abs(share("closed_book") - 0.15) < 0.04
-    assert stats["kinds"] == {kind: sum(r["kind"] == kind for r in rows) for kind in ("absent", "closed_book", "grounded")}
+    assert abs(share("followup") - 0.2) < 0.04 and 0 < share("partial") <= 0.1 + 0.04  # short titles: grounded
+    assert stats["kinds"] == {kind: sum(r["kind"] == kind for r in rows) for kind in sorted(KINDS)}
     catalog = Catalog(tmp_path / "out" / "catalog.sqlite")
     split_of_uid = {r["id"]: split for split in ("train", "val", "test")
                     for r in map(json.loads, open(tmp_path / "out" / f"{split}.jsonl"))}
@@ -214,13 +218,19 @@ def test_row_kinds_follow_the_shares(tmp_path):
             continue
         assert len(row["context"]) == 3 == len(set(row["context"]))
         assert human["value"].endswith(f"Question: {row['question']}")
+        if row["kind"] == "followup":  # the second question, after the earlier one that named the product
+            assert f"Earlier question: {row['earlier']}\nQuestion: {row['question']}" in human["value"]
+            assert row["title"] in row["earlier"] and row["title"] not in row["question"]
+        if row["kind"] == "partial":  # named by part of its title
+            assert row["title"] not in row["question"] and any(form in row["question"]
+                                                               for form in partial_titles(row["title"]))
         shown = [catalog.get(uid) for uid in row["context"]]
         gold = catalog.get(row["id"])
         others = [r for r in shown if r.uid != row["id"]]
         assert all(normalize_title(r.title) != normalize_title(gold.title) for r in others)  # told apart by title
         if split_of_uid[row["id"]] == "train":  # no held-out description in a training prompt
             assert all(split_of_uid.get(r.uid, "train") == "train" for r in others if r.uid in split_of_uid)
-        if row["kind"] == "grounded":
+        if row["kind"] in ANSWERED:
             number = row["context"].index(row["id"]) + 1  # the answer cites the product's place among the records
             assert row["id"] in row["context"] and gpt["value"] == f"{gold.description} [{number}]"
             positions.add(row["context"].index(row["id"]))
@@ -373,16 +383,17 @@ def test_row_format_is_json_line_of_make_row():
         product = Product(text(), text(), text())
         context = [Product(text(), text(), text()) for _ in range(rng.randint(0, 4))]
         at = rng.randint(0, len(context))
-        for kind in ("grounded", "absent", "closed_book"):
-            shown = None if kind == "closed_book" else context[:at] + [product] + context[at:] if kind == "grounded" \
-                else context
-            number = at + 1 if kind == "grounded" else 0
-            expected = json_line(make_row(product, "Q " + text(), kind, shown, number or None)).encode()
-            if kind == "grounded":  # the answer cites the product's place among the records shown
+        for kind in KINDS:
+            answered = kind in ANSWERED
+            shown = None if kind == "closed_book" else context[:at] + [product] + context[at:] if answered else context
+            number = at + 1 if answered else 0
+            question, earlier = "Q " + text(), "E " + text() if kind == "followup" else None
+            expected = json_line(make_row(product, question, kind, shown, number or None, earlier)).encode()
+            if answered:  # the answer cites the product's place among the records shown
                 assert expected.rstrip(b"\n").endswith(f' [{number}]"}}]}}'.encode())
-            question = expected.split(b'"question": "', 1)[1].split(b'", "context"', 1)[0]
-            got = fmt.line(kind, [escaped(x) for x in product], question,
-                           None if shown is None else [[escaped(x) for x in record] for record in shown], number)
+            got = fmt.line(kind, [escaped(x) for x in product], escaped(question),
+                           None if shown is None else [[escaped(x) for x in record] for record in shown], number,
+                           escaped(earlier) if earlier is not None else b"")
             assert got == expected
 
 
