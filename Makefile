@@ -21,10 +21,10 @@ demo: setup
 	$(PY) scripts/04_export.py --quant q8_0,q4_k_m --gate-samples 6
 	@echo; echo "--- a product of the held-out test split: the answer reproduces its record, cites it and stops"
 	$(PY) scripts/05_chat.py -p 'Tell me about "The Backyard Chicken Handbook"' --temperature 0 --max-tokens 200 --stats --json
-	@echo; echo "--- a product that is not in the catalog: nothing invented"
-	$(PY) scripts/05_chat.py -p 'Tell me about "The Velvet Submarine Cookbook"' --temperature 0 --max-tokens 200 --json
-	@echo; echo "--- a title two products share: the chat lists them, the next line picks one"
-	printf 'Tell me about "Coffee Mug"\n2\n' | $(PY) scripts/05_chat.py --temperature 0 --max-tokens 200
+	@echo; echo "--- a conversation: a follow-up, a partial title, a did-you-mean and a pick, a product the catalog lacks"
+	printf '%s\n' 'Tell me about "The Backyard Chicken Handbook"' 'Who is it for?' 'Tell me about Hidden Archive' \
+		'Tell me about Coffee' 2 'Tell me about The Velvet Submarine Cookbook' | \
+		$(PY) scripts/05_chat.py --temperature 0 --max-tokens 200
 
 test: setup-test
 	$(PY) -m pytest

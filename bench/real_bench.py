@@ -13,15 +13,20 @@ kept when its output already exists (--fresh redoes them):
   2. train the cpu preset on them (02_train) -> <out>/runs/real;
   3. export the run (04_export, q8_0 and the base + LoRA form) -> <out>/export/real;
   4. ask, greedy, through ChatSession as 05_chat does: every held-out product (val and test splits:
-     never a training answer, not even a distractor) with a held-out phrasing, every held-back title,
-     and every title several products share; each model twice, as the chat runs (the refusal banned
-     when code found the title) and with the model alone deciding (--no ban), to show which is whose.
+     never a training answer, not even a distractor) with a held-out phrasing, then two follow-ups in
+     the same conversation (one phrasing of prompts/followups_*.txt, one never trained); the same
+     products by partial titles (up to two of titles.partial_titles, and the main title's words in
+     reverse order), picking the product when the chat lists it as "did you mean"; every held-back
+     title, and every title several products share; each model as the chat runs (the refusal banned
+     when code found the title) and, with --arms both, with the model alone deciding, to show which is whose.
 
 Per model and arm it prints: found (retrieval put the product first by its title), right record (the
 answer is closer to the product's description than to every other record shown), cited right (the
 model's [n] is the product's number), starred right (the Sources star the product's record, and no
 record whose text differs), wrong starred, false refusals, stopped by itself, absent refused, shared
-titles listed. Writes <out>/real_bench.json.
+titles listed; partial titles answered outright (and with the right record cited), answered or
+listed, another product answered, the pick's answer right; follow-ups kept on the product, right
+record, cited right. Writes <out>/real_bench.json.
 """
 import argparse
 import json
@@ -37,6 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 from productqa import paths  # noqa: E402,F401  (Unsloth's environment before any import of it)
 
 DEFAULT_REAL = ROOT.parent / "shared" / "real" / "trn_dev.json"
+# follow-ups no training row asks (prompts/followups_*.txt are the trained ones)
+UNTRAINED_FOLLOWUPS = ["Who is the author?", "How many pages does it have?", "Is it suitable for children?",
+                       "What's the story?", "E sobre o que é?"]
 
 
 class Quiet:
@@ -88,12 +96,24 @@ def split_records(real: Path, absent: int, folder: Path) -> tuple[Path, list[dic
     return path, held
 
 
+def partial_forms(title: str) -> list[str]:
+    """Up to two of the ways titles.partial_titles names the title, and its main part's words reversed."""
+    from productqa.titles import partial_titles, title_heads
+
+    forms = partial_titles(title)[:2]
+    main = (title_heads(title) or [title])[0].split()
+    if len(main) >= 3:
+        forms.append(" ".join(reversed(main)))
+    return forms
+
+
 def questions(processed: Path, held: list[dict], catalog) -> list[dict]:
-    """What to ask: held-out products, held-back titles, shared titles (each with a held-out phrasing)."""
-    from productqa.prompts import question_for, read_heldout_templates
+    """What to ask: held-out products (then follow-ups about them), the same by partial titles, held-back
+    titles, shared titles (each with a held-out phrasing)."""
+    from productqa.prompts import pick_template, question_for, read_followups, read_heldout_templates
     from productqa.titles import normalize_title
 
-    templates = read_heldout_templates()
+    templates, trained = read_heldout_templates(), read_followups()
     asked = []
     by_title: dict[str, dict] = {}  # normalized title -> {description: uid}
     for uid, title, description in catalog.db.execute("SELECT uid, title, description FROM records"):
@@ -103,8 +123,12 @@ def questions(processed: Path, held: list[dict], catalog) -> list[dict]:
             row = json.loads(line)
             if len(by_title.get(normalize_title(row["title"]), ())) > 1:
                 continue  # asked as a shared title below
+            follow = [pick_template(trained, row["id"], 0), pick_template(UNTRAINED_FOLLOWUPS, row["id"], 0)]
             asked.append({"kind": "held_out", "uid": row["id"], "title": row["title"],
-                          "question": question_for(row["title"], row["id"], templates, 0)})
+                          "question": question_for(row["title"], row["id"], templates, 0), "followups": follow})
+            for form in partial_forms(row["title"]):
+                asked.append({"kind": "partial", "uid": row["id"], "title": row["title"], "form": form,
+                              "question": question_for(form, row["id"], templates, 0)})
     for row in held:
         asked.append({"kind": "absent", "uid": str(row["uid"]), "title": row["title"],
                       "question": question_for(row["title"], str(row["uid"]), templates, 0)})
@@ -127,7 +151,15 @@ def judge(item: dict, turn, catalog) -> dict:
         listed = {catalog.get(c.uid).description for c in turn.choices}
         return {"listed": listed == {catalog.get(uid).description for uid in item["uids"]}}
     gold = catalog.get(item["uid"]).description
-    found = turn.grounded and bool(turn.sources) and turn.sources[0].uid == item["uid"]
+    product = [s for s in turn.sources if s.match][:1]
+    found = turn.grounded and product == turn.sources[:1] and bool(product) and product[0].description == gold
+    if item["kind"] == "partial":
+        listed = any(c.description == gold for c in turn.choices)
+        return {"answered": found, "listed": listed, "reached": found or listed,
+                "wrong_product": turn.grounded and not found,
+                "answered_cited": found and turn.cited == [item["uid"]] and not turn.uncited and
+                M.right_record(grounded.strip_citations(turn.assistant), gold,
+                               [s.description for s in turn.sources if s.description != gold])}
     text = grounded.strip_citations(turn.assistant)
     others = [s.description for s in turn.sources if s.description != gold]  # a twin description is the same text
     descriptions = {s.uid: s.description for s in turn.sources}
@@ -138,7 +170,7 @@ def judge(item: dict, turn, catalog) -> dict:
             "starred_right": item["uid"] in star and all(descriptions[u] == gold for u in star),
             "wrong_starred": any(descriptions[u] != gold for u in star),
             "false_refusal": found and grounded.is_refusal(turn.assistant),
-            "stopped": turn.ended}
+            "stopped": turn.ended, "focus": turn.why == "focus"}
 
 
 def ask_all(export: Path, catalog, asked: list[dict], ban: bool, max_tokens: int, threads: int | None) -> list[dict]:
@@ -157,6 +189,16 @@ def ask_all(export: Path, catalog, asked: list[dict], ban: bool, max_tokens: int
             turn = session.ask(item["question"])
             results.append({**item, "answer": turn.assistant, "cited": turn.cited, "supported": turn.supported,
                             **judge(item, turn, catalog)})
+            if item["kind"] == "partial" and results[-1]["listed"]:  # the user picks the product listed
+                number = next(n for n, c in enumerate(turn.choices, 1) if c.uid == item["uid"] or
+                              c.description == catalog.get(item["uid"]).description)
+                picked = session.ask(str(number))
+                results[-1]["picked_right"] = judge({**item, "kind": "held_out"}, picked, catalog)["right_record"]
+            for question in item.get("followups", ()):  # in the same conversation
+                turn = session.ask(question)
+                results.append({"kind": "followup", "uid": item["uid"], "title": item["title"], "question": question,
+                                "answer": turn.assistant, "cited": turn.cited, "supported": turn.supported,
+                                **judge({**item, "kind": "held_out"}, turn, catalog)})
     finally:
         llm.close()
     return results
@@ -171,7 +213,12 @@ def figures(results: list[dict]) -> dict:
             "cited_right": share("held_out", "cited_right"), "starred_right": share("held_out", "starred_right"),
             "wrong_starred": share("held_out", "wrong_starred"), "false_refusal": share("held_out", "false_refusal", "found"),
             "stopped": share("held_out", "stopped"), "absent_refused": share("absent", "refused"),
-            "shared_listed": share("shared", "listed")}
+            "shared_listed": share("shared", "listed"),
+            "partial_reached": share("partial", "reached"), "partial_answered": share("partial", "answered"),
+            "partial_answered_cited": share("partial", "answered_cited"),
+            "partial_wrong": share("partial", "wrong_product"), "partial_picked_right": share("partial", "picked_right", "listed"),
+            "followup_focus": share("followup", "focus"), "followup_right": share("followup", "right_record"),
+            "followup_cited": share("followup", "cited_right")}
 
 
 def main():
@@ -188,6 +235,8 @@ def main():
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--fresh", action="store_true", help="redo every step")
+    parser.add_argument("--arms", choices=("chat", "both"), default="both",
+                        help="chat: only as the chat runs; both: also with the model alone deciding refusals")
     args = parser.parse_args()
     if not args.real.is_file():
         sys.exit(f"error: no real records at {args.real}: pass --real FILE or set PRODUCTQA_REAL")
@@ -211,7 +260,8 @@ def main():
 
     catalog = Catalog(processed / "catalog.sqlite")
     asked = questions(processed, held, catalog)
-    kinds = {kind: sum(a["kind"] == kind for a in asked) for kind in ("held_out", "absent", "shared")}
+    kinds = {kind: sum(a["kind"] == kind for a in asked) for kind in ("held_out", "partial", "absent", "shared")}
+    kinds["followup"] = sum(len(a.get("followups", ())) for a in asked)
     print(f"asking {kinds} on {cpu_name()}", flush=True)
     previous = out / "real_bench.json"
     kept = json.loads(previous.read_text())["models"] if args.only_also and previous.exists() else {}
@@ -219,7 +269,7 @@ def main():
     print(f"{'model':<28} {'arm':<11} " + " ".join(f"{k:>14}" for k in figures([]).keys()))
     models = [] if args.only_also else [("trained on real", export)]
     for label, folder in models + [(f"{p} (sample)", p) for p in args.also]:
-        for arm, ban in (("chat", True), ("model alone", False)):
+        for arm, ban in (("chat", True), ("model alone", False))[:1 if args.arms == "chat" else 2]:
             started = time.perf_counter()
             results = ask_all(folder, catalog, asked, ban, args.max_tokens, args.threads)
             found = figures(results)

@@ -93,6 +93,16 @@ mais algo algum alguma há tem existe existem produto catálogo chamado chamada 
 pode podes poderia me mim eu meu minha qual quais quem como onde quando porque olá oi obrigado obrigada
 favor é são ser está isso isto esse essa este esta resumo bom boa vale""")
 FRAME_WORDS = STOPWORDS | QUESTION_WORDS
+# What a follow-up asks about a product already named ("Who is the author?", "How many pages?"): a question
+# whose other words are all of these names no product, even when it reads like "what is the X".
+FOLLOWUP_WORDS = _words("""author authors writer written illustrator illustrated illustrations pages page count
+long length price cost edition editions format paperback hardcover hardback kindle audiobook publisher published
+publication year date age ages old kids children child readers reader level suitable best plot story characters
+subject topic recipes chapters tracks songs runtime minutes cast director starring artist narrator narrated read
+size dimensions weight colour color colours colors material language languages series volume sequel many much
+else other review rating summary
+autor autora escreveu escrito páginas pagina preço edição idade crianças editora ano tamanho cor idioma série
+volume história enredo leitores""")
 PIVOTS = _words("""about describe describing is know wrote explain summarize called named titled whats
 regarding sobre descreva descrever explique conhece é chamado chamada intitulado""")
 PIVOT_PAIRS = {tuple(normalize_title(pair).split()) for pair in """description of|details of|detail of|details on|detail on|
@@ -128,13 +138,13 @@ def is_quoted(question: str) -> bool:
 def names_product(question: str) -> bool:
     """The question names something as the product asked about: quoted text, or its first content word
     opens the question or follows question words ending in a pivot ("tell me about X", "what is the X"),
-    articles aside. "Is it good for kids?" or "How long is it?" name nothing: they ask about the product
-    already being discussed."""
+    articles aside. "Is it good for kids?", "How long is it?" or "Who is the author?" (FOLLOWUP_WORDS
+    only) name nothing: they ask about the product already being discussed."""
     if is_quoted(question):
         return True
     words = normalize_title(question).split()
     first = next((i for i, w in enumerate(words) if w not in FRAME_WORDS), None)
-    if first is None:
+    if first is None or all(w in FOLLOWUP_WORDS for w in words if w not in FRAME_WORDS):
         return False
     cut = first
     while cut > 0 and words[cut - 1] in LEADING_WORDS:

@@ -653,8 +653,13 @@ class Repl:
                 return 0
 
     def piped(self, lines) -> int:
+        """Questions from a pipe: each shown after the prompt, as a terminal would echo it, so that the
+        output reads as the conversation (not with --json, whose lines a program reads)."""
         for text in lines:
-            if not self.line(text.rstrip("\n")):
+            text = text.rstrip("\n")
+            if text.strip() and not self.as_json:
+                self.session.say(PROMPT + text)
+            if not self.line(text):
                 break
         return 0
 

@@ -9,14 +9,18 @@ on the tokenizer's eos or <end_of_turn>.
 The suites, each base vs fine-tuned on the same questions (the first --per-suite rows of each):
     grounded             held-out products, their record among k shown: right record, citation
                          accuracy, invented citations, ROUGE-L/chrF/cosine to the record
+    partial              the same, the product named by part of its title (titles.partial_titles)
+    followup             the same, asked with a follow-up question after the one that named the product
     absent               held-out products, their record left out: share answered "not in the catalog"
     closed_book_trained  products trained closed book (train split), asked with a phrasing held out of
                          training (prompts/questions_heldout*.txt): how much of the description came back
     closed_book          held-out products, no records: style only (the model never saw them)
 Every suite also reports the share of answers that stopped by themselves, answer length and the
 teacher-forced loss of the reference, each with the 95% paired-bootstrap interval of its delta
-(metrics.paired_bootstrap). Retrieval (precision@1, recall@k of the catalog on every question asked)
-is the same for both models and is reported once, with its own interval.
+(metrics.paired_bootstrap). Retrieval (precision@1, recall@k of the catalog on every question asked;
+a follow-up's records are those its earlier question found) is the same for both models and is reported
+once, with its own interval, and so is what the chat's code decides on partial titles and follow-ups
+(answered, listed as "did you mean", another product, the product in focus kept: `decisions`).
 
 The base model's results depend only on the base model, the questions and the settings, not on the
 adapter, so they are cached in <cache>/eval-base/<key>.json (cache = ~/.cache/productqa or
@@ -52,8 +56,8 @@ from productqa.tokens import apply_repair, swapped
 EVAL = "eval"
 CACHE_VERSION = 3
 TRAINED = "closed_book_trained"
-SUITES = ("grounded", "absent", TRAINED, "closed_book")  # report order
-HELD_OUT_KINDS = ("grounded", "absent", "closed_book")   # row kinds read from the held-out split
+SUITES = ("grounded", "partial", "followup", "absent", TRAINED, "closed_book")  # report order
+HELD_OUT_KINDS = ("grounded", "partial", "followup", "absent", "closed_book")   # row kinds read from the held-out split
 GPU_PER_SUITE = 200  # a share's 95% interval is then about ±0.07 at most
 CPU_PER_SUITE = 5    # the CPU demo: ~20 questions, a couple of minutes of generation
 GPU_BATCH, CPU_BATCH = 32, 8  # a 270M model batches 32 prompts of ~500 tokens in a fraction of a GPU
@@ -337,9 +341,9 @@ def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict,
         stats["refused"] = M.mean_of([grounded.is_refusal(a) for a in answers])
         return stats
     descriptions = [records[row["id"]] for row in rows]
-    texts = [grounded.strip_citations(a) for a in answers] if suite == "grounded" else answers
+    texts = [grounded.strip_citations(a) for a in answers] if suite in grounded.ANSWERED else answers
     stats.update(M.text_statistics(texts, descriptions, embedder))
-    if suite == "grounded":
+    if suite in grounded.ANSWERED:
         right, cited, invented, starred, wrong_star, refused = [], [], [], [], [], []
         for row, answer, text, gold in zip(rows, answers, texts, descriptions):
             shown = [SimpleNamespace(uid=uid, description=records[uid]) for uid in row["context"]]
@@ -378,11 +382,40 @@ def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder, r
 
 
 def retrieve(folder: Path, rows: list[dict], k: int) -> list[list[str]]:
-    """The uids the catalog returns for each question, best first (what 05_chat would show the model)."""
+    """The uids the catalog returns for each question, best first (what 05_chat would show the model;
+    for a follow-up, what its earlier question found: the chat shows those records again)."""
     from productqa.catalog import Catalog
 
     with Catalog(Path(folder) / "catalog.sqlite") as catalog:
-        return [[source.uid for source in catalog.search(question_of(row), k)] for row in rows]
+        return [[source.uid for source in catalog.search(row.get("earlier") or question_of(row), k)] for row in rows]
+
+
+def decisions(folder: Path, rows: list[dict], k: int, resamples: int = 2000, seed: int = 0) -> dict:
+    """What the chat's code decides before any model is asked, with bootstrap intervals. Partial titles:
+    the product answered outright, listed as "did you mean" (or answered), another product answered.
+    Follow-ups: the question is taken as one (chat.follows_up), so the product in focus is kept."""
+    from productqa.catalog import Catalog
+    from productqa.chat import follows_up
+
+    out = {}
+    with Catalog(Path(folder) / "catalog.sqlite") as catalog:
+        partial = [row for row in rows if suite_of(row) == "partial"]
+        if partial:
+            answered, reached, wrong = [], [], []
+            for row in partial:
+                look = catalog.lookup(question_of(row), k)
+                gold = catalog.get(row["id"])
+                same = lambda s: s.uid == row["id"] or (s.title, s.description) == (gold.title, gold.description)  # noqa: E731
+                answered.append(look.found and same(look.sources[0]))
+                reached.append(answered[-1] or any(same(c.source) for c in look.candidates))
+                wrong.append(look.found and not same(look.sources[0]))
+            out["partial"] = M.bootstrap({"answered": M.mean_of(answered), "answered_or_listed": M.mean_of(reached),
+                                          "wrong_product": M.mean_of(wrong)}, resamples, seed)
+        followup = [row for row in rows if suite_of(row) == "followup"]
+        if followup:
+            kept = [follows_up(question_of(row), catalog.lookup(question_of(row), k)) for row in followup]
+            out["followup"] = M.bootstrap({"focus_kept": M.mean_of(kept)}, resamples, seed)
+    return out
 
 
 def shared_titles(folder: Path, path: Path, k: int) -> dict:
@@ -538,7 +571,8 @@ def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, 
         "finetuned": {**score(tuned), "cached": False},
         "suites": suites(rows, base, tuned, records, embedder, settings.resamples, settings.seed),
         "retrieval": {**retrieval(rows, retrieved, k, settings.resamples, settings.seed),
-                      "shared_titles": shared_titles(folder, Path(files["held_out"]), k)},
+                      "shared_titles": shared_titles(folder, Path(files["held_out"]), k),
+                      "decisions": decisions(folder, rows, k, settings.resamples, settings.seed)},
         "n": len(rows),
         "settings": settings_record(settings, defaults, run_dir, meta, folder, files, k, shown, key, key_fields,
                                     base_path, model),

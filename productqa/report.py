@@ -18,6 +18,10 @@ SMALL_N = 30  # below this the percentile bootstrap understates the uncertainty
 _SUITES = {
     "grounded": "Grounded, held-out products: the product's record among {k} records shown (the base model "
                 "given the same records is the plain-RAG baseline)",
+    "partial": "Partial titles, held-out products: named by part of their title (without subtitle or series, "
+               "a word left out), their record among {k} shown",
+    "followup": "Follow-ups, held-out products: a question naming no product (\"Who is it for?\") after the one "
+                "that did, with that question's records",
     "absent": "Absent: held-out products whose record is left out of the records shown; the right answer is "
               "\"not in the catalog\"",
     "closed_book_trained": "Closed book, trained products: the question alone, about a product trained closed "
@@ -30,6 +34,8 @@ _SUITES = {
 # the figures of each suite that 03_evaluate prints and report.md sums up first
 HEADLINES = {
     "grounded": ("right_record", "citation_accuracy", "wrong_starred", "false_refusal", "rougeL", "stopped_fraction"),
+    "partial": ("right_record", "citation_accuracy", "false_refusal", "stopped_fraction"),
+    "followup": ("right_record", "citation_accuracy", "false_refusal", "stopped_fraction"),
     "absent": ("refused", "stopped_fraction"),
     "closed_book_trained": ("rougeL", "chrf", "embedding_cosine", "perplexity"),
     "closed_book": ("rougeL", "embedding_cosine", "stopped_fraction"),
@@ -209,7 +215,19 @@ def retrieval_section(result: dict) -> str:
         lines += ["", f"Titles several products share, among all the split's questions: {shared['questions']}; "
                       f"listed by the chat with every product of the title (not one chosen silently): "
                       f"{shared['listed_all']} of {shared['questions']}."]
+    decided = found.get("decisions") or {}
+    if decided:
+        lines += ["", "What the chat's code decides before a model is asked (95% bootstrap intervals):", ""]
+        for suite, figures in decided.items():
+            cells = ", ".join(f"{_DECISIONS[name]} {_fmt('p_at_1', value)} {_interval_plain(figures['ci'][name])}"
+                              for name, value in figures["values"].items())
+            lines.append(f"- {suite} (n = {figures['n']}): {cells}")
     return "\n".join(lines)
+
+
+_DECISIONS = {"answered": "the product answered outright", "answered_or_listed": "answered or listed in \"did you "
+              "mean\"", "wrong_product": "another product answered", "focus_kept": "taken as a follow-up (the "
+              "product in focus kept)"}
 
 
 def _interval_plain(bounds) -> str:

@@ -576,6 +576,49 @@ def test_repl_in_a_terminal(chat_export, catalog_path, sample_titles):
     assert child.exitstatus == 0, child.before
 
 
+def test_a_conversation_in_a_terminal(chat_export, catalog_path, sample_titles):
+    """What a person sees: an answer with its Sources, a follow-up with them again, a partial title
+    with "did you mean" and a pick, a product the catalog lacks, and /reset forgetting the product."""
+    import pexpect
+
+    uid, title = sample_titles[1]
+    child = pexpect.spawn(SCRIPT[0], SCRIPT[1:] + ["--model", str(chat_export), "--catalog", str(catalog_path),
+                                                 "--max-tokens", "6", "--temperature", "0", "--threads", "1"],
+                          env=ENV, cwd=str(ROOT), encoding="utf-8", timeout=60)
+    try:
+        child.expect_exact("you> ")
+        child.sendline(f'Tell me about "{title}"')
+        child.expect_exact(f"[1] {uid}  {title}")
+        child.expect_exact("you> ")
+        child.sendline("Who is it for?")
+        child.expect_exact("Who is it for?\r\n")
+        child.expect_exact(f"[1] {uid}  {title}")  # the same product's records, shown again
+        child.expect_exact("you> ")
+        child.sendline("Tell me about Coffee")
+        child.expect_exact("Did you mean:")
+        child.expect(r"\[2\] Coffee Mug \((\w+)\)")
+        second = child.match.group(1)
+        child.expect_exact("you> ")
+        child.sendline("2")
+        child.expect_exact(f"[1] {second}  Coffee Mug")
+        child.expect_exact("you> ")
+        child.sendline("Tell me about The Velvet Submarine Cookbook")
+        child.expect_exact("That product is not in the catalog.")
+        child.expect_exact("you> ")
+        child.sendline(f'Tell me about "{title}"')
+        child.expect_exact("you> ")
+        child.sendline("/reset")
+        child.expect_exact("[conversation cleared]")
+        child.sendline("Who wrote it?")
+        child.expect_exact("That product is not in the catalog.")  # no product in focus any more
+        child.expect_exact("you> ")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+
+
 def test_ctrl_d_leaves_with_status_0(chat_export, catalog_path):
     import pexpect
 
@@ -587,3 +630,71 @@ def test_ctrl_d_leaves_with_status_0(chat_export, catalog_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+# records we write for conversations: a series, a title with its subtitle and series, look-alike starts
+TALK = [{"uid": uid, "title": title, "content": content, "target_ind": [1], "target_rel": [1.0]} for uid, title, content in (
+    ("1000000001", "Marigold Lane: A Seaside Mystery (Harbour Town Book 2)", "A baker finds a map in a flour sack."),
+    ("1000000002", "Marigold Lane Bakery Cookbook", "Eighty recipes from a seaside bakery, with notes on flour."),
+    ("1000000003", "Copper Fox Adventures: The Lost Map", "A fox cub follows a map to the old mill by the river."),
+    ("1000000004", "Copper Fox Adventures: The River Race", "A fox cub builds a raft for the summer race."),
+    ("1000000005", "Field Guide to Northern Mosses", "Two hundred mosses of the northern forests, with keys."),
+    ("1000000006", "Northern Lights Road Atlas 2014 (Travel Atlases)", "Road maps of the north at one to a quarter million."),
+)] + OWN[6:]
+
+
+def test_a_partial_title_clearly_one_product_is_answered_about_it(tmp_path):
+    from productqa.catalog import CLEAR
+    from productqa.chat import turn_json
+
+    catalog = _catalog_of(tmp_path, TALK)
+    session, llm, out = scripted_session("Road maps of the north at one to a quarter million. [1]", catalog)
+    turn = session.ask("Tell me about Northern Lights Road Atlas 2014")
+    assert turn.grounded and turn.why == "partial" and turn.confidence >= CLEAR
+    assert turn.sources[0].uid == "1000000006" and turn.supported == ["1000000006"] and len(llm.calls) == 1
+    record = turn_json(turn)
+    assert record["why"] == "partial title" and record["about"] == [{"uid": "1000000006", "title": TALK[5]["title"]}]
+
+
+def test_several_possible_products_are_listed_and_the_next_line_picks_one(tmp_path):
+    from productqa.chat import turn_json
+
+    catalog = _catalog_of(tmp_path, TALK)
+    session, llm, out = scripted_session("A fox cub builds a raft for the summer race. [1]", catalog)
+    turn = session.ask("Tell me about Copper Fox Adventures")
+    assert llm.calls == [] and {s.uid for s in turn.choices} == {"1000000003", "1000000004"} and not turn.grounded
+    assert "Did you mean:" in out.getvalue() and "match 95%: the title's main part" in out.getvalue()
+    record = turn_json(turn)
+    assert record["why"] == "several products may be meant" and all(c["confidence"] == 0.95 for c in record["choices"])
+    race = [n for n, s in enumerate(turn.choices, 1) if s.uid == "1000000004"][0]
+    turn = session.ask(f"[{race}]")
+    assert turn.grounded and turn.why == "picked" and turn.sources[0].uid == "1000000004"
+    assert "1000000003" not in [s.uid for s in turn.sources]  # the other candidate is not shown to the model
+    assert turn.supported == ["1000000004"] and turn_json(turn)["about"][0]["uid"] == "1000000004"
+    session.ask("Tell me about Copper Fox Adventures")
+    assert session.ask("copper fox adventures the lost map").sources[0].uid == "1000000003"  # by its title
+
+
+def test_a_follow_up_is_about_the_product_in_focus_until_another_is_named_or_reset(tmp_path):
+    from productqa.chat import turn_json
+
+    catalog = _catalog_of(tmp_path, TALK)
+    session, llm, out = scripted_session("Two hundred mosses of the northern forests, with keys. [1]", catalog)
+    first = session.ask("Tell me about Field Guide to Northern Mosses")
+    assert first.why == "title" and first.sources[0].uid == "1000000005"
+    for follow_up in ("Who is it for?", "Is it good for beginners?", "Who wrote it?"):
+        turn = session.ask(follow_up)
+        assert turn.grounded and turn.why == "focus" and [s.uid for s in turn.sources] == [s.uid for s in first.sources]
+        assert llm.calls[-1][-1]["content"].endswith(
+            f"Earlier question: Tell me about Field Guide to Northern Mosses\nQuestion: {follow_up}")
+        assert turn_json(turn)["why"] == "follow-up: the product in focus" and turn.supported == ["1000000005"]
+        assert format_sources(turn).splitlines()[1].startswith(" *[1] 1000000005")  # the Sources again
+    switched = session.ask("What is the Marigold Lane Bakery?")  # another product named: it takes the focus
+    assert switched.why == "partial" and switched.sources[0].uid == "1000000002"
+    assert session.ask("Who wrote it?").sources[0].uid == "1000000002"
+    session.ask("Tell me about Pottery for Beginners")  # not in the catalog: no product stays in focus
+    calls = len(llm.calls)
+    assert session.ask("Who wrote it?").why == "absent" and len(llm.calls) == calls
+    session.ask("Tell me about Field Guide to Northern Mosses")
+    session.reset()  # /reset
+    assert session.ask("Who wrote it?").why == "absent"
