@@ -372,7 +372,7 @@ def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, priv
     assert sorted(p.name for p in eval_dir.iterdir()) == ["loss.png", "meta.json", "metrics.json", "report.md",
                                                           "samples.jsonl"]
     metrics = json.loads((eval_dir / "metrics.json").read_text())
-    assert metrics["n"] == 8 and metrics["settings"]["per_suite"] == 2 and metrics["settings"]["split"] == "test"
+    assert metrics["n"] == 2 * len(E.SUITES) and metrics["settings"]["per_suite"] == 2 and metrics["settings"]["split"] == "test"
     for model in ("base", "finetuned"):
         for key in ("loss", "perplexity", "mean_answer_words", "stopped_fraction", "tokens_per_second"):
             assert isinstance(metrics[model][key], float), (model, key)
@@ -382,24 +382,27 @@ def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, priv
     expected = {"grounded": common | text | {"right_record", "citation_accuracy", "invented_citation",
                                              "right_starred", "wrong_starred", "false_refusal"},
                 "absent": common | {"refused"}, E.TRAINED: common | text, "closed_book": common | text}
+    expected["partial"] = expected["followup"] = expected["grounded"]  # answered from the record, like grounded
     for name, suite in metrics["suites"].items():
         assert set(suite["base"]) >= expected[name] and set(suite["finetuned"]) >= expected[name]
         assert set(suite["ci"]) == set(suite["delta"]) == set(suite["base"])
         assert all(low <= suite["delta"][m] + 1e-9 and suite["delta"][m] <= high + 1e-9
                    for m, (low, high) in suite["ci"].items())
         assert set(suite["significant"]) <= set(suite["ci"])
-    assert metrics["retrieval"]["n"] == 8 and metrics["retrieval"]["k"] == 3
+    assert metrics["retrieval"]["n"] == 2 * len(E.SUITES) and metrics["retrieval"]["k"] == 3
+    decided = metrics["retrieval"]["decisions"]  # what the chat's code decides, before any model
+    assert decided["partial"]["n"] == 2 and decided["followup"]["values"]["focus_kept"] == 1.0
     assert set(metrics["retrieval"]["by_suite"]) == set(E.SUITES)
     assert metrics["base"]["cached"] is False
     assert metrics["base"]["loss"] != metrics["finetuned"]["loss"]  # the adapter was on for one, off for the other
     samples = read_jsonl(eval_dir / "samples.jsonl")
-    assert len(samples) == 8 and set(samples[0]) >= {"suite", "question", "reference", "base", "finetuned", "retrieved"}
+    assert len(samples) == 2 * len(E.SUITES) and set(samples[0]) >= {"suite", "question", "reference", "base", "finetuned", "retrieved"}
     report = (eval_dir / "report.md").read_text()
     rows = [report.index(f"| {name} | 2 |") for name in E.SUITES]  # the summary row of each, with its n
     assert rows == sorted(rows)  # in reading order, not metrics.json's sorted keys
     assert "## Retrieval" in report and "tokens/s" in report and "![training loss](loss.png)" in report
     out = capsys.readouterr().out
-    assert "closed_book_trained (n=2)" in out and "retrieval (n=8)" in out and "report:" in out
+    assert "closed_book_trained (n=2)" in out and "retrieval (n=12)" in out and "report:" in out
     assert len(list((private_cache / "eval-base").glob("*.json"))) == 1
 
     monkeypatch.setattr(E, "load_models", lambda *args: loaded)  # the same run: skip loading it again
