@@ -199,7 +199,7 @@ def test_near_misses_are_not_in_the_catalog(catalog, question):
 def test_bm25_ranks_the_rest(catalog):
     sources = catalog.search("harbor", 3)  # a word of several titles: related records, none a match
     assert {s.title for s in sources[:2]} == {"The Quiet Harbor", "Harbor Lights"}
-    assert [s.match for s in sources] == ["", "", ""] and sources[0].score >= sources[1].score > 0
+    assert not any(s.match for s in sources) and sources[0].score >= sources[1].score > 0
     assert catalog.search("tell me about the", 3) == []  # question words only: no invented source
     assert catalog.search("zzqxv unheardof", 3) == []
 
