@@ -252,7 +252,12 @@ def closeness(asked: list[str], question: list[str], title: str) -> tuple[float,
         if near is not None:
             matched, typos = matched + 1, typos + 1
             covered.add(near)
-    precision = len(covered & set(content)) / len(content)
+    # the share of the title asked, or of its main part (title_heads) when every asked word is in it:
+    # "Spanish Civil War The" names all of "The Spanish Civil War: Reaction, Revolution & Revenge"'s main part
+    parts = [content] + [[w for w in normalize_title(head).split() if w not in STOPWORDS]
+                         for head in title_heads(title)]
+    precision = max([len(covered & set(part)) / len(part) for part in parts[1:] if part and covered <= set(part)]
+                    + [len(covered & set(content)) / len(content)])
     if matched == len(asked) and not typos:
         joined = f" {' '.join(question)} "
         for head in title_heads(title):
