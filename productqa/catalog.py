@@ -102,7 +102,7 @@ subject topic recipes chapters tracks songs runtime minutes cast director starri
 size dimensions weight colour color colours colors material language languages series volume sequel many much
 else other review rating summary
 autor autora escreveu escrito páginas pagina preço edição idade crianças editora ano tamanho cor idioma série
-volume história enredo leitores""")
+volume história enredo leitores ele ela eles elas dele dela deles delas""")
 PIVOTS = _words("""about describe describing is know wrote explain summarize called named titled whats
 regarding sobre descreva descrever explique conhece é chamado chamada intitulado""")
 PIVOT_PAIRS = {tuple(normalize_title(pair).split()) for pair in """description of|details of|detail of|details on|detail on|
