@@ -544,13 +544,20 @@ def test_compare_defaults_to_the_bundled_base_for_exports_trained_from_it(tmp_pa
         base_model_file(resolve_served(model))
 
 
+def terminal_chat(export, catalog, *args):
+    """05_chat.py in a pseudo-terminal (pexpect), as a person runs it; one thread, as chat() does."""
+    import pexpect
+
+    return pexpect.spawn(SCRIPT[0], SCRIPT[1:] + ["--model", str(export), "--catalog", str(catalog), *args,
+                                                  "--threads", "1"],
+                         env=ENV, cwd=str(ROOT), encoding="utf-8", timeout=60)
+
+
 def test_repl_in_a_terminal(chat_export, catalog_path, sample_titles):
     import pexpect
 
     uid, title = sample_titles[1]
-    child = pexpect.spawn(SCRIPT[0], SCRIPT[1:] + ["--model", str(chat_export), "--catalog", str(catalog_path),
-                                                 "--ctx", "8192", "--max-tokens", "8000", "--threads", "1"],
-                          env=ENV, cwd=str(ROOT), encoding="utf-8", timeout=60)
+    child = terminal_chat(chat_export, catalog_path, "--ctx", "8192", "--max-tokens", "8000")
     try:
         child.expect_exact("you> ")
         child.sendline("/help")
@@ -582,9 +589,7 @@ def test_a_conversation_in_a_terminal(chat_export, catalog_path, sample_titles):
     import pexpect
 
     uid, title = sample_titles[1]
-    child = pexpect.spawn(SCRIPT[0], SCRIPT[1:] + ["--model", str(chat_export), "--catalog", str(catalog_path),
-                                                 "--max-tokens", "6", "--temperature", "0", "--threads", "1"],
-                          env=ENV, cwd=str(ROOT), encoding="utf-8", timeout=60)
+    child = terminal_chat(chat_export, catalog_path, "--max-tokens", "6", "--temperature", "0")
     try:
         child.expect_exact("you> ")
         child.sendline(f'Tell me about "{title}"')
@@ -622,9 +627,7 @@ def test_a_conversation_in_a_terminal(chat_export, catalog_path, sample_titles):
 def test_ctrl_d_leaves_with_status_0(chat_export, catalog_path):
     import pexpect
 
-    child = pexpect.spawn(SCRIPT[0], SCRIPT[1:] + ["--model", str(chat_export), "--catalog", str(catalog_path),
-                                                 "--threads", "1"],
-                          env=ENV, cwd=str(ROOT), encoding="utf-8", timeout=60)
+    child = terminal_chat(chat_export, catalog_path)
     child.expect_exact("you> ")
     child.sendeof()
     child.expect(pexpect.EOF)
