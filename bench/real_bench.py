@@ -16,7 +16,7 @@ kept when its output already exists (--fresh redoes them):
      never a training answer, not even a distractor) with a held-out phrasing, then two follow-ups in
      the same conversation (one phrasing of prompts/followups_*.txt, one never trained); the same
      products by partial titles (up to two of titles.partial_titles, and the main title's words in
-     reverse order), picking the product when the chat lists it as "did you mean"; every held-back
+     reverse order; none that is another product's whole title), picking the product when the chat lists it as "did you mean"; every held-back
      title, and every title several products share; each model as the chat runs (the refusal banned
      when code found the title) and, with --arms both, with the model alone deciding, to show which is whose.
 
@@ -118,6 +118,7 @@ def questions(processed: Path, held: list[dict], catalog) -> list[dict]:
     by_title: dict[str, dict] = {}  # normalized title -> {description: uid}
     for uid, title, description in catalog.db.execute("SELECT uid, title, description FROM records"):
         by_title.setdefault(normalize_title(title), {}).setdefault(description, (uid, title))
+    whole = {frozenset(title.split()) for title in by_title}
     for split in ("val", "test"):
         for line in open(processed / f"{split}.jsonl", encoding="utf-8"):
             row = json.loads(line)
@@ -127,6 +128,9 @@ def questions(processed: Path, held: list[dict], catalog) -> list[dict]:
             asked.append({"kind": "held_out", "uid": row["id"], "title": row["title"],
                           "question": question_for(row["title"], row["id"], templates, 0), "followups": follow})
             for form in partial_forms(row["title"]):
+                words = frozenset(normalize_title(form).split())
+                if words in whole and words != frozenset(normalize_title(row["title"]).split()):
+                    continue  # another product's whole title, in some order: asking for it is asking for that one
                 asked.append({"kind": "partial", "uid": row["id"], "title": row["title"], "form": form,
                               "question": question_for(form, row["id"], templates, 0)})
     for row in held:

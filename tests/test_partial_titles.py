@@ -17,6 +17,7 @@ RECORDS = [
     ("1000000009", "Into the Wild Blue", "A pilot's memoir of the Atlantic crossings."),
     ("1000000010", "Wild Blue Yonder", "A picture book about kites."),
     ("1000000011", "Lantern Festival Crafts for Kids", "Paper lanterns, step by step."),
+    ("1000000012", "Baker of Willow Green", "A village baker and her rival."),
 ] + [(f"20000000{i:02d}", f"Filler Product Number {i}", f"Filler text {i}.") for i in range(12)]
 
 
@@ -46,6 +47,7 @@ def test_title_heads_and_partial_forms():
     ("Tell me about the Field Guide to Northern Moses", "1000000005"),    # a typo, and "the" added
     ("I need details on Marigold Lane Bakery", "1000000002"),             # the start of a title
     ("Tell me about the Garden Kitchen", "1000000008"),                   # most of one, no other close
+    ("Tell me about Baker of Green", "1000000012"),                       # two of three words, the only candidate
 ])
 def test_a_clear_partial_title_is_answered(catalog, question, uid):
     look = catalog.lookup(question, 3)
@@ -56,7 +58,8 @@ def test_a_clear_partial_title_is_answered(catalog, question, uid):
 @pytest.mark.parametrize("question, listed", [
     ("Tell me about Marigold Lane", {"1000000001", "1000000002"}),       # a head, and the start of another
     ("Tell me about Copper Fox Adventures", {"1000000003", "1000000004"}),  # a series: two books
-    ("Into the Wild", {"1000000009"}),                                    # the start of a longer title
+    ("Into the Wild", {"1000000009"}),                                    # one word of a longer title: the only
+                                                                          # candidate, yet listed, not answered
 ])
 def test_several_possible_products_are_candidates_not_an_answer(catalog, question, listed):
     look = catalog.lookup(question, 3)
