@@ -604,7 +604,7 @@ class Catalog:
         if not path.is_file():
             raise UserError(f"catalog {path} does not exist: run scripts/01_prepare.py first")
         self.path = path
-        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)  # 06_serve: opened in the main thread, read by its one worker
         try:
             meta = dict(self.db.execute("SELECT name, value FROM meta"))
             if meta.get("format") != FORMAT:

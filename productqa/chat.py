@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from productqa import attribution, grounded, history
 from productqa.catalog import REASONS, content_words, is_quoted, names_product
@@ -322,12 +322,7 @@ class ChatSession:
     def ask(self, question: str) -> Turn:
         with CtrlC() as flag:  # Ctrl-C from here on stops this answer, not the program
             started = time.perf_counter()
-            if self.grounded and self.catalog is not None:
-                turn = self._decide(question)
-            else:
-                sources = self.catalog.search(question, self.k) if self.catalog is not None else []
-                turn = self._closed_book_turn(question, sources)
-                turn.why = "closed_book"
+            turn = self.prepare(question)
             turn.retrieval_s = time.perf_counter() - started
             if turn.choices:  # listed for the user to pick from: nothing to generate
                 turn.first_token_s = turn.retrieval_s
@@ -341,11 +336,23 @@ class ChatSession:
             else:  # the catalog has no such product: say so, invent nothing
                 if self.compare:
                     self.say("[the catalog has no such product, so neither model is asked]")
-                turn.assistant, turn.ended = grounded.not_in_catalog(), True
                 turn.first_token_s = time.perf_counter() - started
                 self.say(turn.assistant)
             self.turns.append(turn)
             return turn
+
+    def prepare(self, question: str) -> Turn:
+        """The turn `question` starts, before any answer is generated: grounded (the records in its
+        messages), closed book, a list to pick from (its text the answer), or "not in the catalog"."""
+        if self.grounded and self.catalog is not None:
+            turn = self._decide(question)
+        else:
+            sources = self.catalog.search(question, self.k) if self.catalog is not None else []
+            turn = self._closed_book_turn(question, sources)
+            turn.why = "closed_book"
+        if not (turn.choices or turn.grounded or turn.closed_book):  # no such product: invent nothing
+            turn.assistant, turn.ended = grounded.not_in_catalog(), True
+        return turn
 
     def _decide(self, question: str) -> Turn:
         """Which product `question` is about, and so what the model is shown (the decisions, in order):
@@ -462,18 +469,27 @@ class ChatSession:
         return turn
 
     def _generate(self, turn: Turn, flag: CtrlC, started: float, llm=None) -> None:
-        """Stream the answer to turn.messages; record whether the model ended it and what it cites."""
+        """Stream the answer to `out`; then check what it cites."""
+        for text in self.stream(turn, started, llm, stop=lambda: flag.requested):
+            self.say(text, end="")
+        self.say(" [stopped]" if turn.stopped else "")
+        if turn.grounded:
+            self.check_citations(turn)
+
+    def stream(self, turn: Turn, started: float, llm=None, stop=lambda: False) -> Iterator[str]:
+        """The answer to turn.messages, piece by piece, until the model ends it or stop() says so; then
+        the turn records the answer, whether the model ended it, its tokens and timings (from `started`)."""
         llm = llm or self.llm
         max_tokens = max(1, min(self.max_tokens, self.n_ctx - turn.prompt_tokens - 1))
         pieces, first, finish = [], None, None
         # the product was found by its title: it is in the catalog, so the model may not say it is not
         ban = {"logits_processor": [self._refusal_ban(llm)]} if turn.grounded and self.ban_refusals else {}
-        stream = llm.create_chat_completion(
+        chunks = llm.create_chat_completion(
             turn.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
             max_tokens=max_tokens, stop=self.stop, **ban)
         try:
-            for chunk in stream:
-                if flag.requested:
+            for chunk in chunks:
+                if stop():
                     turn.stopped = True
                     break
                 choice = chunk["choices"][0]
@@ -483,20 +499,17 @@ class ChatSession:
                     if first is None:
                         first = time.perf_counter()
                     pieces.append(text)
-                    self.say(text, end="")
+                    yield text
         finally:
-            stream.close()
+            chunks.close()
         ended = time.perf_counter()
         turn.assistant = "".join(pieces).strip()
         turn.ended = finish == "stop" and not turn.stopped
         turn.tokens = len(llm.tokenize(turn.assistant.encode("utf-8"), add_bos=False)) if pieces else 0
         turn.first_token_s = (first or ended) - started
         turn.decode_s = ended - (first or ended)
-        self.say(" [stopped]" if turn.stopped else "")
-        if turn.grounded:
-            self._check_citations(turn)
 
-    def _check_citations(self, turn: Turn) -> None:
+    def check_citations(self, turn: Turn) -> None:
         """What the answer cites by number, and which records its text comes from; a note when they differ."""
         turn.cited, turn.uncited = grounded.cited_sources(turn.assistant, turn.sources)
         asked = [source for source in turn.sources if source.match]  # the product found by its title

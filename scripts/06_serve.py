@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Stage 6: the chat's grounded answers behind an OpenAI- and Ollama-compatible API, on this machine.
+
+    python scripts/06_serve.py                          # export/latest + data/processed/catalog.sqlite on :8000
+    python scripts/06_serve.py --port 11434             # where Ollama clients look by default
+    curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+      -d '{"model": "productqa", "messages": [{"role": "user", "content": "Tell me about \\"The Backyard Chicken Handbook\\""}]}'
+
+Any OpenAI client (base URL http://127.0.0.1:8000/v1, any API key) or Ollama client (host
+http://127.0.0.1:8000) asks model "productqa". Each answer is the chat's: the product's catalog records
+retrieved for the last user message (a title, a partial title, a follow-up on the conversation sent, a
+pick from a "did you mean" list), answered from them and cited. The records come back in the response's
+`sources` field (and the stream's last event), and, unless --no-sources-in-answer, as the Sources block
+at the end of the answer's text. A request may say "grounded": false (closed book) or
+"sources_in_answer": false. One model answers one request at a time; --queue requests wait.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from productqa import paths
+from productqa.errors import UserError, cli
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a .gguf file or an export folder (default: export/latest, its default form)")
+    parser.add_argument("--catalog", type=Path, default=paths.PROCESSED / "catalog.sqlite",
+                        help="the catalog written by 01_prepare (default: data/processed/catalog.sqlite)")
+    parser.add_argument("--closed-book", action="store_true", help="serve without the catalog (answers from memory)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (0: any free one, printed)")
+    parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question")
+    parser.add_argument("--temperature", type=float, default=0.7, help="when a request sets none (0 = greedy)")
+    parser.add_argument("--top-p", type=float, default=0.95, help="when a request sets none")
+    parser.add_argument("--max-tokens", type=int, default=512, help="longest answer when a request sets none")
+    parser.add_argument("--no-sources-in-answer", action="store_true",
+                        help="keep the Sources block out of the answer's text (the sources field stays)")
+    parser.add_argument("--queue", type=int, default=16, help="requests that may wait for the model (more: 503)")
+    parser.add_argument("--ctx", type=int, default=4096, help="context window in tokens")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    return parser.parse_args(argv)
+
+
+def check(args) -> None:
+    """Every flag's range, in one sentence each."""
+    if args.k < 1:
+        raise UserError("--k must be at least 1")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be 0-65535, not {args.port}")
+    if not 0 <= args.temperature <= 2:
+        raise UserError(f"--temperature must be from 0 to 2, not {args.temperature}")
+    if not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p must be above 0 and at most 1, not {args.top_p}")
+    if args.max_tokens < 1 or args.queue < 1 or args.ctx < 64 or (args.threads is not None and args.threads < 1):
+        raise UserError("--max-tokens, --queue and --threads must be at least 1, and --ctx at least 64")
+    if not args.closed_book and not args.catalog.is_file():
+        raise UserError(f"no catalog at {args.catalog}: run scripts/01_prepare.py, pass --catalog FILE, "
+                        "or serve --closed-book")
+
+
+@cli
+def main(argv=None):
+    args = parse_args(argv)
+    check(args)
+    from productqa.server import Defaults, serve
+
+    defaults = Defaults(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                        sources_in_answer=not args.no_sources_in_answer)
+    return serve(model=args.model, catalog=args.catalog, host=args.host, port=args.port, n_ctx=args.ctx,
+                 threads=args.threads, k=args.k, queue_size=args.queue, defaults=defaults,
+                 closed_book=args.closed_book, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
