@@ -512,7 +512,7 @@ def serve(model=None, catalog=None, host: str = "127.0.0.1", port: int = 8000, n
     except OSError as err:
         raise UserError(f"cannot listen on {host}:{port} ({err.strerror}): pass another --port") from None
     llm = open_llama(served, n_ctx=n_ctx, threads=threads)
-    worker = None
+    worker = app = None
     try:
         engine = Engine(served, llm, opened, k)
         worker = Worker(queue_size)
@@ -533,7 +533,7 @@ def serve(model=None, catalog=None, host: str = "127.0.0.1", port: int = 8000, n
                 signal.signal(sig, handler)
     finally:
         if worker is not None:
-            worker.stop(lambda: app.state.cancel_running())
+            worker.stop(app.state.cancel_running if app is not None else lambda: None)
         listener.close()
         llm.close()
         if opened is not None:
