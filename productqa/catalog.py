@@ -604,7 +604,8 @@ class Catalog:
         if not path.is_file():
             raise UserError(f"catalog {path} does not exist: run scripts/01_prepare.py first")
         self.path = path
-        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)  # 06_serve: opened in the main thread, read by its one worker
+        # any thread: 06_serve opens it in the main thread and reads it from its one model thread
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         try:
             meta = dict(self.db.execute("SELECT name, value FROM meta"))
             if meta.get("format") != FORMAT:
@@ -671,8 +672,8 @@ class Catalog:
         asked = _Question(question, words, self.templates, self.max_words)
         content = [w for w in dict.fromkeys(words) if w not in FRAME_WORDS]
         double, single = _quoted(question)  # quoted words name the product, even "I Did Tell, I Did"
-        content += [w for text in double + single for w in normalize_title(text).split()
-                    if w not in ARTICLES and w not in content]
+        quoted = [w for text in double + single for w in normalize_title(text).split()]
+        content += [w for w in dict.fromkeys(quoted) if w not in ARTICLES and w not in content]
         terms = self._terms(content)
         found = self._find_exact(asked)
         if found is None:
@@ -694,7 +695,7 @@ class Catalog:
             if found is not None:
                 sources = [Source(*row, score=TYPO_SCORE, match="typo") for row in self._records(found.ids[:k])]
             else:
-                candidates = self._candidates(question, words, [i for i, _ in ranked])
+                candidates = self._candidates(quoted, words, [i for i, _ in ranked])
                 if clear(candidates, len(content)):
                     title = normalize_title(candidates[0].source.title)
                     same = self._lookup(np.array([title_key(title.split())], dtype=np.uint64), lambda _: title)
@@ -709,11 +710,10 @@ class Catalog:
         sources += [Source(*row, score=round(s, 3)) for row, (_, s) in zip(rows, rest)]
         return Lookup(sources, candidates if found is None or found.match == "partial" else [])
 
-    def _candidates(self, question: str, words: list[str], ids: list[int]) -> list[Candidate]:
+    def _candidates(self, quoted: list[str], words: list[str], ids: list[int]) -> list[Candidate]:
         """The products (a title and a description: twins are one) among BM25's `ids` that the question
-        may mean (closeness >= LISTED), most likely first, at most MAX_LISTED."""
-        double, single = _quoted(question)
-        quoted = [w for text in double + single for w in normalize_title(text).split()]
+        may mean (closeness >= LISTED), most likely first, at most MAX_LISTED; `quoted`: the words it quotes,
+        which name the product when there are any."""
         asked = list(dict.fromkeys(w for w in quoted if w not in ARTICLES) if quoted else _asked_words(words))
         if all(word.isdigit() for word in asked):  # "2", "1984": a number alone names no product by part
             return []
