@@ -6,6 +6,7 @@ the first user turn, and the same template travels into the GGUF and the Ollama 
 """
 from __future__ import annotations
 
+from productqa.control_text import as_text
 from productqa.errors import UserError
 from productqa.families import for_model_type
 from productqa.files import iter_jsonl
@@ -22,10 +23,15 @@ def template_name(model_type: str, tokenizer=None) -> str | None:
     return family.template if family else None
 
 
+def message(role: str, content: str) -> dict:
+    """One chat message; its text is read as text, whatever control-token spellings it holds."""
+    return {"role": role, "content": as_text(content)}
+
+
 def prompt_messages(user: str, system_prompt: str | None = None) -> list[dict]:
     """The messages of a one-question prompt: what the chat sends and what training rows render to."""
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": "user", "content": user}]
+    messages = [message("system", system_prompt)] if system_prompt else []
+    return messages + [message("user", user)]
 
 
 def _conversation_problem(row, fields: tuple[str, ...]) -> str | None:
@@ -58,8 +64,8 @@ def to_messages(row: dict, system_prompt: str | None = None, with_answer: bool =
         turns = turns[:-1]
     if len(turns) == 1:
         return prompt_messages(turns[0]["value"], system_prompt)
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": ROLES[turn["from"]], "content": turn["value"]} for turn in turns]
+    messages = [message("system", system_prompt)] if system_prompt else []
+    return messages + [message(ROLES[turn["from"]], turn["value"]) for turn in turns]
 
 
 def prompt_text(tokenizer, row: dict, system_prompt: str | None) -> str:

@@ -13,6 +13,8 @@ import html
 import re
 import unicodedata
 
+from productqa.control_text import as_text
+
 # --- markup -------------------------------------------------------------------------------------
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _BLOCK_TAG = re.compile(r"<\s*(?:br|/?p|/?div|/?li|/?ul|/?ol|/?h[1-6]|/?tr|/?td)\b[^<>]{0,200}>", re.I)
@@ -175,8 +177,9 @@ def remove_boilerplate(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Entities -> tags -> unicode -> whitespace: used for titles and descriptions alike."""
-    return _normalize(strip_tags(decode_entities(text)))
+    """Entities -> tags -> unicode -> whitespace -> control-token spellings made text (control_text):
+    used for titles and descriptions alike."""
+    return as_text(_normalize(strip_tags(decode_entities(text))))
 
 
 def clean_description(text: str) -> str:

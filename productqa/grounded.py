@@ -31,7 +31,10 @@ from productqa.prompts import read_prompt
 
 KINDS = ("grounded", "partial", "followup", "absent", "closed_book")
 ANSWERED = ("grounded", "partial", "followup")  # the kinds whose answer is the gold record's, cited
-_CITATION = re.compile(r"\[(\d{1,3})\]")
+# The citation ends the answer (answer.txt: "{description} [{number}]"): a bracketed number inside the
+# text is the record's own ("Volume [2]", "[100] recipes"), copied with it, not a citation, so only the
+# last mark counts, with the spaces and full stop a model may put around it.
+_CITATION = re.compile(r"\s*\[(\d{1,3})\][\s.]*$")
 
 
 class Record(Protocol):
@@ -74,8 +77,9 @@ def not_in_catalog() -> str:
 
 
 def cited_numbers(text: str) -> list[int]:
-    """The record numbers an answer cites ("... [2]"), in order, each once."""
-    return list(dict.fromkeys(int(number) for number in _CITATION.findall(text)))
+    """The record number an answer cites ("... [2]" at its end), as a list: empty when it cites none."""
+    found = _CITATION.search(text)
+    return [int(found.group(1))] if found else []
 
 
 def cited_sources(text: str, shown: Sequence[Record]) -> tuple[list[str], list[int]]:
@@ -97,5 +101,5 @@ def is_refusal(text: str) -> bool:
 
 
 def strip_citations(text: str) -> str:
-    """The answer's words without its [n] citations (to score the text against a description)."""
+    """The answer's words without its closing [n] citation (to score the text against a description)."""
     return " ".join(_CITATION.sub(" ", text).split())

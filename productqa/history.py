@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from productqa.chat_format import message
+
 Count = Callable[[list[dict]], int]
 
 
 def to_messages(system: str | None, turns: list[dict], question: str) -> list[dict]:
     """System prompt, earlier turns, then the new question as role/content chat messages."""
-    messages = [{"role": "system", "content": system}] if system else []
+    messages = [message("system", system)] if system else []
     for turn in turns:
-        messages.append({"role": "user", "content": turn["user"]})
-        messages.append({"role": "assistant", "content": turn["assistant"]})
-    messages.append({"role": "user", "content": question})
+        messages.append(message("user", turn["user"]))
+        messages.append(message("assistant", turn["assistant"]))
+    messages.append(message("user", question))
     return messages
 
 
