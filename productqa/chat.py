@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from productqa import attribution, grounded, history
+from productqa import attribution, flags, grounded, history
 from productqa.catalog import REASONS, content_words, is_quoted, names_product
 from productqa.chat_format import prompt_messages
 from productqa.errors import UserError
 from productqa.families import DEFAULT
 from productqa.files import write_json
 from productqa.interrupt import CtrlC
-from productqa.served import base_model_file, context_tokens, open_llama, resolve_served
+from productqa.served import base_model_file, context_tokens, longest_context, open_llama, resolve_served
 from productqa.titles import normalize_title
 
 PROMPT = "you> "
@@ -143,18 +143,23 @@ class _Probe(NamedTuple):
     description: str
 
 
-def warm_prefix(llm, count: TemplateCounter, system: str | None) -> int:
+def warm_prefix(llm, count: TemplateCounter, system: str | None, budget: int | None = None) -> int:
     """Read the start every grounded prompt shares (system prompt, the records' heading) into llama.cpp's
     KV cache now, so the first question waits only for its own records and question (llama-cpp-python
-    reuses the longest cached prefix of each prompt, so later questions share it too). Returns its tokens."""
+    reuses the longest cached prefix of each prompt, so later questions share it too). Returns its tokens.
+    UserError when that start does not fit `budget` (the prompt tokens allowed; default the context)."""
     one, two = (count.tokens(prompt_messages(grounded.user_turn("?", [_Probe(uid, title, "-")]), system))
                 for uid, title in (("0", "A"), ("1", "Z")))
     shared = 0
     while shared < min(len(one), len(two)) - 1 and one[shared] == two[shared]:
         shared += 1
-    if len(one) >= context_tokens(llm):
-        raise UserError(f"a {context_tokens(llm)}-token context cannot hold even the system prompt and one "
-                        f"record's frame ({len(one)} tokens): raise --ctx (default 4096)")
+    ctx = context_tokens(llm)
+    budget = ctx if budget is None else budget
+    if len(one) >= budget:
+        answer = f" and the {ctx - budget:,} kept for the answer (--max-tokens)" if budget < ctx else ""
+        more = " or raise --ctx" if len(one) + ctx - budget < longest_context(llm) else ""
+        raise UserError(f"a {ctx}-token context cannot hold even the system prompt and one record's frame "
+                        f"({len(one):,} tokens){answer}: shorten the system prompt{more}")
     llm.reset()
     if shared:
         llm.eval(one[:shared])
@@ -177,6 +182,34 @@ def parse_command(line: str) -> Command | None:
         return None
     name, _, arg = line[1:].partition(" ")
     return Command(name.lower(), arg.strip())
+
+
+def readable(line: bytes | str, where: str) -> str:
+    """A line of input as text; UserError when it is not UTF-8. Bytes Python could not decode (in argv,
+    or a stdin read with surrogateescape) come as lone surrogates, which no answer or JSON line can carry."""
+    if isinstance(line, str):
+        try:
+            line.encode("utf-8")
+            return line
+        except UnicodeEncodeError:
+            line = _bytes_of(line)
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{where} is not UTF-8 text (byte 0x{line[err.start]:02x} at byte {err.start + 1}): "
+                        "send it as UTF-8") from None
+
+
+def _bytes_of(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")  # the bytes as they came
+    except UnicodeEncodeError:  # a surrogate no byte became
+        return text.encode("utf-8", "surrogatepass")
+
+
+def lossy(line: bytes | str) -> str:
+    """A line that is not UTF-8 as text all the same (U+FFFD for each bad byte): to say which line it was."""
+    return (line if isinstance(line, bytes) else _bytes_of(line)).decode("utf-8", "replace")
 
 
 def on_off(arg: str) -> bool:
@@ -316,7 +349,7 @@ class ChatSession:
             if self.load_base is None:
                 raise UserError("no base model to compare with")
             self.base_llm = self.load_base()
-            warm_prefix(self.base_llm, self.count, self.system)
+            warm_prefix(self.base_llm, self.count, self.system, self.prompt_budget())
         self.compare = on
 
     def ask(self, question: str) -> Turn:
@@ -445,17 +478,36 @@ class ChatSession:
                 break
             shown.pop()
         if not shown:
-            raise UserError(f"the product's record does not fit the {self.n_ctx}-token context: raise --ctx")
+            raise UserError(self._too_long(question, tokens))
         if len(shown) < len(sources):
             self.say(f"[note: {len(shown)} of {len(sources)} records fit the {self.n_ctx}-token context]")
         turn.prompt_user, turn.sources, turn.prompt_tokens, turn.grounded = prompt_user, shown, tokens, True
         turn.messages = messages
         return turn
 
+    def _too_long(self, question: str, with_record: int) -> str:
+        """Why the grounded prompt cannot fit (`with_record`: its tokens with the product's first record):
+        the question's length, or the record's; raise --ctx only when the model reads a context that long."""
+        budget, alone = self.prompt_budget(), self.count(prompt_messages(question, self.system))
+        need = max(alone, with_record)
+        ctx = -(-min(need + self.max_tokens, 2 * need) // 1024) * 1024  # whose prompt room holds `need`
+        more = f"raise --ctx to {ctx:,}" if ctx <= longest_context(self.llm) else ""
+        room = f"the {budget:,} tokens a prompt may have in the {self.n_ctx:,}-token context"
+        if alone > budget // 2:  # the question itself fills the room
+            return (f"the question is {len(question):,} characters, {alone:,} tokens with the system prompt"
+                    f"{'' if alone > budget else f' and {with_record:,} with the product record'}: more than "
+                    f"{room}; shorten it" + (f" or {more}" if more else ""))
+        return (f"the product's record does not fit {room} ({with_record:,} tokens with the question): "
+                + (more or "this model cannot read it whole"))
+
     def _closed_book_turn(self, question: str, sources: list) -> Turn:
         """The question alone, after as much of the conversation as fits into n_ctx."""
         past = [{"user": t.prompt_user, "assistant": t.assistant} for t in self.turns if t.closed_book]
-        fitted = history.fit(self.system, past, question, self.count, self.prompt_budget())
+        try:
+            fitted = history.fit(self.system, past, question, self.count, self.prompt_budget())
+        except ValueError:  # the system prompt leaves no room (warm_prefix checked it with a record's frame)
+            raise UserError(f"the system prompt fills the {self.prompt_budget():,} tokens a prompt may have in the "
+                            f"{self.n_ctx:,}-token context: shorten it (/system) or raise --ctx") from None
         if fitted.cut:
             question = fitted.messages[-1]["content"]
             self.say(f"[note: your message was too long for the {self.n_ctx}-token context; "
@@ -567,13 +619,14 @@ class Repl:
                  as_json: bool = False):
         self.session, self.load_s, self.stats, self.model, self.as_json = session, load_s, stats, model, as_json
 
-    def answer(self, question: str) -> None:
+    def answer(self, question: str) -> bool:
+        """Answer one question; False when it gets none (too long for the context, say): the chat goes on."""
         session = self.session
         try:
             turn = session.ask(question)
-        except UserError as err:  # e.g. a record longer than the context: say so, keep the chat going
-            session.say(f"[{err}]")
-            return
+        except UserError as err:
+            self.refuse(question, err)
+            return False
         if turn.dropped:
             session.say(f"[note: dropped the {turn.dropped} oldest turn(s) to stay within "
                         f"{session.n_ctx} tokens]")
@@ -585,6 +638,15 @@ class Repl:
             session.say(format_stats(turn, self.load_s))
         if self.as_json:
             session.say(json.dumps(turn_json(turn), ensure_ascii=False))
+        return True
+
+    def refuse(self, question: str, err: UserError) -> None:
+        """A line that gets no answer: its sentence; with --json, a JSON line with "error" instead, so that
+        a program reading the output gets one JSON line per question, in order."""
+        if self.as_json:
+            self.session.say(json.dumps({"question": question, "error": str(err)}, ensure_ascii=False))
+        else:
+            self.session.say(f"[{err}]")
 
     def command(self, cmd: Command) -> bool:
         """Run one command; False means leave."""
@@ -601,15 +663,16 @@ class Repl:
                 if not cmd.arg:
                     session.say(f"system prompt: {session.system or '(none)'}")
                 else:
+                    warm_prefix(session.llm, session.count, cmd.arg, session.prompt_budget())  # too long: the old stays
                     session.system = cmd.arg
                     session.reset()
-                    warm_prefix(session.llm, session.count, session.system)
                     session.say("[system prompt set; conversation cleared]")
             elif cmd.name == "temp":
-                value = float(cmd.arg)
-                if value < 0:
-                    raise ValueError("the temperature cannot be negative")
-                session.temperature = value
+                try:
+                    value = float(cmd.arg)
+                except ValueError:
+                    value = cmd.arg
+                session.temperature = flags.checked("temperature", value, "the temperature")
                 session.say(f"[temperature {value:g}]")
             elif cmd.name == "sources":
                 session.show_sources = on_off(cmd.arg)
@@ -640,8 +703,13 @@ class Repl:
             session.say(f"[/{cmd.name}: {err}]")
         return True
 
-    def line(self, text: str) -> bool:
+    def line(self, text: bytes | str) -> bool:
         """Handle one input line; False means leave."""
+        try:
+            text = readable(text, "the line")
+        except UserError as err:
+            self.refuse(lossy(text), err)
+            return True
         cmd = parse_command(text)
         if cmd is not None:
             return self.command(cmd)
@@ -662,14 +730,21 @@ class Repl:
             except KeyboardInterrupt:  # Ctrl-C at the prompt: a fresh line, like a shell
                 self.session.say()
                 continue
+            except UnicodeDecodeError as err:  # a terminal that does not send UTF-8: say so, read on
+                text = err.object
             if not self.line(text):
                 return 0
 
     def piped(self, lines) -> int:
-        """Questions from a pipe: each shown after the prompt, as a terminal would echo it, so that the
-        output reads as the conversation (not with --json, whose lines a program reads)."""
-        for text in lines:
-            text = text.rstrip("\n")
+        """Questions from a pipe (lines of bytes or str): each shown after the prompt, as a terminal would
+        echo it, so that the output reads as the conversation (not with --json, whose lines a program
+        reads); a line that is not UTF-8 gets its sentence, and the next line is read."""
+        for number, raw in enumerate(lines, 1):
+            try:
+                text = readable(raw, f"line {number}").rstrip("\r\n")
+            except UserError as err:
+                self.refuse(lossy(raw).rstrip("\r\n"), err)
+                continue
             if text.strip() and not self.as_json:
                 self.session.say(PROMPT + text)
             if not self.line(text):
@@ -677,8 +752,10 @@ class Repl:
         return 0
 
 
-def open_catalog(path: Path | None):
-    """The catalog, or None with one sentence on stderr: the chat goes on without sources."""
+def open_catalog(path: Path | None, asked: bool = False):
+    """The catalog; one the user `asked` for must open (UserError: its answers would not be grounded in
+    it, and a closed-book "not in the catalog" would be false). The default one missing or unreadable:
+    None with one sentence on stderr, and the chat goes on without sources."""
     if path is None:
         return None
     from productqa.catalog import Catalog
@@ -686,6 +763,8 @@ def open_catalog(path: Path | None):
     try:
         return Catalog(path)
     except UserError as err:
+        if asked:
+            raise UserError(f"{err} (or leave out --catalog to chat without sources)") from None
         print(f"note: {err}; chatting without sources.", file=sys.stderr)
         return None
 
@@ -721,7 +800,9 @@ def grounded_prompt(catalog_path: Path, question: str, k: int = 3) -> str:
 def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,
              temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
              threads: int | None = None, k: int = 3, closed_book: bool = False, sources: bool = True,
-             stats: bool = False, as_json: bool = False, compare: bool = False, base_model: Path | None = None) -> int:
+             stats: bool = False, as_json: bool = False, compare: bool = False, base_model: Path | None = None,
+             catalog_asked: bool = False) -> int:
+    """05_chat: -p answers one question (exit 2 when it gets no answer), else a terminal or a pipe."""
     served = resolve_served(model)
     if system is None:
         system = served.system_prompt
@@ -732,13 +813,13 @@ def run_chat(model=None, catalog: Path | None = None, system: str | None = None,
         return open_llama(base_model_file(served, base_model), n_ctx=n_ctx, threads=threads,
                           chat_template=llm.metadata["tokenizer.chat_template"])
 
-    session = ChatSession(llm, open_catalog(catalog), system=system, temperature=temperature,
-                          top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book, show_sources=sources,
-                          load_base=load_base, stop=served.family.stops)
     try:
+        session = ChatSession(llm, open_catalog(catalog, catalog_asked), system=system, temperature=temperature,
+                              top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book,
+                              show_sources=sources, load_base=load_base, stop=served.family.stops)
         if compare:
             session.set_compare(True)
-        warm_prefix(llm, session.count, system)
+        warm_prefix(llm, session.count, system, session.prompt_budget())
     except BaseException:
         llm.close()
         raise
@@ -746,12 +827,11 @@ def run_chat(model=None, catalog: Path | None = None, system: str | None = None,
     repl = Repl(session, load_s, stats=stats, model=served.label, as_json=as_json)
     try:
         if prompt is not None:
-            repl.answer(prompt)
-            return 0
+            return 0 if repl.answer(prompt) else 2
         if sys.stdin.isatty():
             print(f"model {served.label} loaded in {load_s:.1f}s (context {session.n_ctx} tokens)", flush=True)
             return repl.interactive()
-        return repl.piped(sys.stdin)
+        return repl.piped(sys.stdin.buffer)  # bytes: a line that is not UTF-8 is one sentence, not the end
     finally:
         llm.close()
         if session.base_llm is not None:

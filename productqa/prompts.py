@@ -14,6 +14,9 @@ def read_prompt(path: Path) -> str:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise UserError(f"cannot read the prompt file {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"the prompt file {path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at byte "
+                        f"{err.start + 1}): save it as UTF-8") from None
     return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from productqa.errors import UserError
@@ -46,11 +47,40 @@ def resolve_run(run: Path | str | None = None) -> Path:
     path = path.resolve()
     if not (path / META).is_file() or not (path / ADAPTER).is_dir():
         raise UserError(f"{path} is not a finished training run (no {META} or {ADAPTER}/): train again or pick another --run")
+    run_meta(path)  # a broken meta.json: its sentence now, before a stage's hours of work
     return path
 
 
 def run_meta(run_dir: Path) -> dict:
-    return read_json(Path(run_dir) / META)
+    """A run's meta.json; UserError when it cannot be read as the JSON object 02_train writes."""
+    path = Path(run_dir) / META
+    try:
+        meta = read_json(path)
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from None
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise UserError(f"{path} is not valid JSON ({err}): train again or pick another --run") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path} is not a JSON object: train again or pick another --run")
+    return meta
+
+
+def writable_out(out: Path) -> Path:
+    """--out, checked before hours of work: it (when it exists) and its nearest existing parent take a new
+    file (a stage writes into a temporary sibling, then renames it into place); else UserError."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: pass a folder to write into")
+    parent = out.absolute().parent
+    for folder in ([out] if out.is_dir() else []) + [next(p for p in (parent, *parent.parents) if p.exists())]:
+        if not folder.is_dir():
+            raise UserError(f"--out {out} cannot be made: {folder} is a file, not a folder")
+        try:
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as err:
+            raise UserError(f"--out {out} cannot be written: {folder} takes no new file ({err.strerror}); "
+                            "pass a folder you can write to") from None
+    return out
 
 
 def data_folder(meta: dict, data: Path | str | None = None) -> Path:

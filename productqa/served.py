@@ -137,10 +137,16 @@ def check_gguf(path: Path) -> None:
 
 
 def adapter_chat_template(adapter: Path) -> str | None:
-    """The chat template an adapter GGUF carries (04_export writes the training template into it)."""
+    """The chat template an adapter GGUF carries (04_export writes the training template into it). Every
+    tensor is checked to be whole: llama.cpp loads a cut-short adapter without a word, and serves wrong
+    answers from it; so a cut or corrupt file is a UserError here."""
     import gguf
 
-    field_ = gguf.GGUFReader(adapter).fields.get("tokenizer.chat_template")
+    try:
+        field_ = gguf.GGUFReader(adapter).fields.get("tokenizer.chat_template")
+    except (ValueError, IndexError, KeyError, OSError) as err:
+        raise UserError(f"the LoRA adapter {adapter} is truncated or corrupt ({err}): export it again with "
+                        "scripts/04_export.py") from None
     return field_.contents() if field_ is not None else None
 
 
@@ -161,6 +167,14 @@ def context_tokens(llm) -> int:
     multiple of 256: n_ctx() says 512 when 300 were asked for), but llama-cpp-python's token buffer keeps
     the size asked for, and evaluating past it fails."""
     return min(llm.n_ctx(), llm.context_params.n_ctx)
+
+
+def longest_context(llm) -> int:
+    """The most tokens --ctx can usefully give `llm`: the context it was trained with, within flags.MAX_CTX."""
+    from productqa.flags import MAX_CTX
+
+    model = getattr(llm, "_model", None)  # llama-cpp-python's model: the Llama has no n_ctx_train() of its own
+    return min(model.n_ctx_train(), MAX_CTX) if model is not None else MAX_CTX
 
 
 def has_amx() -> bool:
@@ -207,6 +221,7 @@ def open_llama(served: Served | Path | str, n_ctx: int = 4096, threads: int | No
         served = Served(Path(served))
     for path in filter(None, (served.model, served.adapter)):
         check_gguf(path)
+    adapter_template = adapter_chat_template(served.adapter) if served.adapter else None
     threads = threads or os.cpu_count()
     try:
         with quiet_stderr() if not verbose else contextlib.nullcontext(), \
@@ -218,7 +233,7 @@ def open_llama(served: Served | Path | str, n_ctx: int = 4096, threads: int | No
         raise UserError(f"llama.cpp could not load {served.label} (truncated, corrupt, or an adapter for "
                         f"another base?): {err}") from None
     if "tokenizer.chat_template" not in llm.metadata:
-        template = (adapter_chat_template(served.adapter) if served.adapter else None) or chat_template
+        template = adapter_template or chat_template
         if template:
             use_chat_template(llm, template)
     if need_template and "tokenizer.chat_template" not in llm.metadata:

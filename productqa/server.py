@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from productqa.chat import ChatSession, TemplateCounter, Turn, format_sources, turn_json, warm_prefix
 from productqa.chat_format import prompt_messages
 from productqa.errors import UserError
+from productqa.flags import RANGES
 from productqa.served import context_tokens
 
 NAME = "productqa"      # the model name clients ask for (as `ollama create productqa` names it)
@@ -170,8 +171,9 @@ def parse_ask(data, api: str, defaults: Defaults, n_ctx: int) -> Ask:
                stream=_flag(data.get("stream"), "stream", stream_default),
                grounded=_flag(data.get("grounded"), "grounded", True),
                sources_in_answer=_flag(data.get("sources_in_answer"), "sources_in_answer", defaults.sources_in_answer),
-               temperature=_number(sampling.get("temperature"), prefix + "temperature", defaults.temperature, 0, 2),
-               top_p=_number(sampling.get("top_p"), prefix + "top_p", defaults.top_p, 0.01, 1),
+               temperature=_number(sampling.get("temperature"), prefix + "temperature", defaults.temperature,
+                                   *RANGES["temperature"][:2]),
+               top_p=_number(sampling.get("top_p"), prefix + "top_p", defaults.top_p, *RANGES["top_p"][:2]),
                max_tokens=_number(limit, limit_name, defaults.max_tokens, 1, n_ctx, integer=True))
 
 

@@ -75,7 +75,7 @@ def main(argv=None):
     args = parse_args(argv)
     from productqa.evaluate import EVAL, Settings, evaluate
     from productqa.meta import jsonable
-    from productqa.runs import resolve_run
+    from productqa.runs import resolve_run, writable_out
 
     run_dir = resolve_run(args.run)
     settings = Settings(split=args.split, per_suite=args.per_suite, max_new_tokens=args.max_new_tokens,
@@ -83,9 +83,7 @@ def main(argv=None):
                         resamples=args.resamples, use_cache=not args.no_cache)
     if args.data is not None and not args.data.is_dir():
         raise UserError(f"--data {args.data} is not a folder: pass the output folder of scripts/01_prepare.py")
-    out = args.out or run_dir / EVAL
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file: pass a folder to write the evaluation into")
+    out = writable_out(args.out or run_dir / EVAL)
     result = evaluate(run_dir, settings, data=args.data, device=args.device, args=jsonable(args), out=out)
     print(summary(result))
     print(f"report: {out / 'report.md'}")

@@ -57,12 +57,12 @@ def main(argv=None):
     args = parse_args(argv)
     from productqa.export import export, opens, parse_quants, push_to_hub
     from productqa.meta import write_meta
-    from productqa.runs import data_folder, resolve_run, run_meta
+    from productqa.runs import data_folder, resolve_run, run_meta, writable_out
 
     quants = parse_quants(args.quant)
     run_dir = resolve_run(args.run)
     name = args.name or run_dir.name
-    out = args.out or paths.EXPORTS / name
+    out = writable_out(args.out or paths.EXPORTS / name)
 
     meta = run_meta(run_dir)
     figures = export(run_dir, meta, out, name, quants, data_folder(meta, args.data), keep_f16=args.keep_f16,

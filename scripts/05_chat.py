@@ -22,17 +22,20 @@ from pathlib import Path
 from productqa import paths
 from productqa.errors import UserError, cli
 
+DEFAULT_CATALOG = paths.PROCESSED / "catalog.sqlite"  # missing: chat without sources; --catalog given: it must open
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # model and sources
     parser.add_argument("--model", type=Path, default=None,
                         help="a .gguf file or an export folder (default: export/latest, its default quant)")
-    parser.add_argument("--catalog", type=Path, default=paths.PROCESSED / "catalog.sqlite",
-                        help="the sources index written by 01_prepare (missing: chat without sources)")
+    parser.add_argument("--catalog", type=Path, default=None,
+                        help="the sources index written by 01_prepare (default: data/processed/catalog.sqlite; "
+                             "when that is missing, chat without sources)")
     parser.add_argument("--system", type=Path, default=None,
                         help="system prompt file (default: the one the model was trained with, from export.json)")
-    parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question")
+    parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question (1-20)")
     parser.add_argument("--closed-book", action="store_true", help="answer without catalog records (from memory)")
     parser.add_argument("--no-sources", action="store_true", help="do not print the Sources block")
     parser.add_argument("--compare", action="store_true",
@@ -60,26 +63,28 @@ def parse_args(argv=None):
 @cli
 def main(argv=None):
     args = parse_args(argv)
-    from productqa.chat import run_chat
+    from productqa import flags
+    from productqa.chat import readable, run_chat
     from productqa.prompts import read_system_prompt
 
-    if args.k < 1:
-        raise UserError("--k must be at least 1")
-    if args.prompt is not None and not args.prompt.strip():
-        raise UserError("-p is empty: pass the question, e.g. -p 'Tell me about \"The Backyard Chicken Handbook\"'")
+    flags.check(args)
+    if args.prompt is not None:
+        args.prompt = readable(args.prompt, "-p")
+        if not args.prompt.strip():
+            raise UserError("-p is empty: pass the question, e.g. -p 'Tell me about \"The Backyard Chicken Handbook\"'")
     if args.print_prompt:
         from productqa.chat import grounded_prompt
 
         if args.prompt is None:
             raise UserError("--print-prompt needs the question: -p 'Tell me about ...'")
-        print(grounded_prompt(args.catalog, args.prompt, args.k))
+        print(grounded_prompt(args.catalog or DEFAULT_CATALOG, args.prompt, args.k))
         return 0
     system = read_system_prompt(args.system) if args.system else None
-    return run_chat(model=args.model, catalog=args.catalog, system=system, prompt=args.prompt,
+    return run_chat(model=args.model, catalog=args.catalog or DEFAULT_CATALOG, system=system, prompt=args.prompt,
                     temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                     n_ctx=args.ctx, threads=args.threads, k=args.k, closed_book=args.closed_book,
                     sources=not args.no_sources, stats=args.stats, as_json=args.json,
-                    compare=args.compare, base_model=args.base_model)
+                    compare=args.compare, base_model=args.base_model, catalog_asked=args.catalog is not None)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def parse_args(argv=None):
     parser.add_argument("--closed-book", action="store_true", help="serve without the catalog (answers from memory)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (0: any free one, printed)")
-    parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question")
+    parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question (1-20)")
     parser.add_argument("--temperature", type=float, default=0.7, help="when a request sets none (0 = greedy)")
     parser.add_argument("--top-p", type=float, default=0.95, help="when a request sets none")
     parser.add_argument("--max-tokens", type=int, default=512, help="longest answer when a request sets none")
@@ -45,17 +45,10 @@ def parse_args(argv=None):
 
 
 def check(args) -> None:
-    """Every flag's range, in one sentence each."""
-    if args.k < 1:
-        raise UserError("--k must be at least 1")
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port must be 0-65535, not {args.port}")
-    if not 0 <= args.temperature <= 2:
-        raise UserError(f"--temperature must be from 0 to 2, not {args.temperature}")
-    if not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be above 0 and at most 1, not {args.top_p}")
-    if args.max_tokens < 1 or args.queue < 1 or args.ctx < 64 or (args.threads is not None and args.threads < 1):
-        raise UserError("--max-tokens, --queue and --threads must be at least 1, and --ctx at least 64")
+    """Every flag's range (productqa.flags, shared with 05_chat), then the catalog, in one sentence each."""
+    from productqa import flags
+
+    flags.check(args)
     if not args.closed_book and not args.catalog.is_file():
         raise UserError(f"no catalog at {args.catalog}: run scripts/01_prepare.py, pass --catalog FILE, "
                         "or serve --closed-book")

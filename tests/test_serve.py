@@ -4,7 +4,9 @@ clients, and a clean stop on SIGTERM."""
 import json
 import queue
 import re
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +23,9 @@ from tests.test_chat import base_gguf, catalog_path, chat_export, sample_titles 
 
 openai = pytest.importorskip("openai")
 ollama = pytest.importorskip("ollama")
+
+# a question that fits the server's 4096-token context alone, but not with the product's record
+LONG = 'Tell me about "The Backyard Chicken Handbook".' + " Please" * 3950
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +125,8 @@ def test_ollama_client_lists_and_answers(server, sample_titles):  # noqa: F811
     ("/v1/chat/completions", b'{"messages": [{"role": "assistant", "content": "hi"}]}', 400, "last message"),
     ("/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "word " * 20000}]}).encode(),
      400, "shorten it"),
+    ("/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": LONG}]}).encode(),
+     400, f"the question is {len(LONG):,} characters, "),
     ("/api/chat", b'{"model": "productqa", "messages": [{"role": "user", "content": "hi"}], "options": {"top_p": 5}}',
      400, "top_p"),
 ])
@@ -128,6 +135,18 @@ def test_bad_requests_get_one_sentence_and_the_server_lives_on(server, path, bod
     message = answer["error"] if path.startswith("/api/") else answer["error"]["message"]
     assert code == status and says in message
     assert post(server, "/v1/chat/completions", b'{"messages": [{"role": "user", "content": "Tell me about Coffee"}]}')[0] == 200
+
+
+def test_a_catalog_that_cannot_be_read_is_one_sentence_before_serving(chat_export, catalog_path, tmp_path):  # noqa: F811
+    broken = shutil.copy(catalog_path, tmp_path / "broken.sqlite")
+    with sqlite3.connect(broken) as db:
+        db.execute("DROP TABLE records")
+    db.close()
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "06_serve.py"), "--model", str(chat_export),
+                             "--catalog", str(broken), "--port", "0", "--threads", "1"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "broken.sqlite is damaged (no such table: records): rebuild it" in result.stderr
 
 
 def test_parallel_clients_get_the_answers_they_get_one_by_one(server, sample_titles):  # noqa: F811
