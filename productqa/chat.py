@@ -593,6 +593,13 @@ class ChatSession:
         return Path(path)
 
 
+def json_line(found: dict) -> str:
+    """One --json object on one line, whatever line splitter reads it: the line and paragraph separators
+    that JSON leaves raw in a string (U+0085, U+2028, U+2029) escaped too."""
+    text = json.dumps(found, ensure_ascii=False)
+    return text.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def format_stats(turn: Turn, load_s: float | None = None) -> str:
     rate = (turn.tokens - 1) / turn.decode_s if turn.tokens > 1 and turn.decode_s > 0 else 0.0
     load = f"load {load_s:.2f} s | " if load_s is not None else ""
@@ -637,14 +644,14 @@ class Repl:
                 session.say("base model " + format_stats(turn.base))
             session.say(format_stats(turn, self.load_s))
         if self.as_json:
-            session.say(json.dumps(turn_json(turn), ensure_ascii=False))
+            session.say(json_line(turn_json(turn)))
         return True
 
     def refuse(self, question: str, err: UserError) -> None:
         """A line that gets no answer: its sentence; with --json, a JSON line with "error" instead, so that
         a program reading the output gets one JSON line per question, in order."""
         if self.as_json:
-            self.session.say(json.dumps({"question": question, "error": str(err)}, ensure_ascii=False))
+            self.session.say(json_line({"question": question, "error": str(err)}))
         else:
             self.session.say(f"[{err}]")
 

@@ -275,3 +275,10 @@ def test_temp_in_the_chat_keeps_to_the_same_range(catalog_path):  # noqa: F811
     assert out.getvalue().count("the temperature must be a number from 0 to 2") == 4
     repl.command(Command("temp", "0.5"))
     assert session.temperature == 0.5
+
+
+def test_a_json_line_stays_one_line_for_any_line_splitter(catalog_path):  # noqa: F811
+    session, llm, out = scripted_session("An answer.", Catalog(catalog_path))
+    Repl(session, 0.0, as_json=True).piped(["zzqxv\u2028one\x85two\u2029three\n"])
+    (line,) = out.getvalue().splitlines()[-1:]
+    assert json.loads(line)["question"] == "zzqxv\u2028one\x85two\u2029three" and "\u2028" not in line
