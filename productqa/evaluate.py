@@ -87,6 +87,58 @@ def for_device(settings: Settings, device: str) -> Settings:
     return replace(settings, per_suite=per_suite, batch_size=batch_size)
 
 
+# -----------------------------------------------------------------------------------------------
+# the stage; the helpers it calls follow, grouped by subject
+
+def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, device: str | None = None,
+             args=None, log=print, out: Path | str | None = None) -> dict:
+    """Evaluate base vs fine-tuned for the run in run_dir into `out` (default run_dir/eval); returns
+    metrics.json's content."""
+    run_dir = Path(run_dir)
+    meta = run_meta(run_dir)
+    system_prompt = meta.get("system_prompt")
+    folder = data_folder(meta, data)
+    device = pick_device(device)
+    defaults = {"per_suite_default": settings.per_suite is None, "batch_size_default": settings.batch_size is None}
+    settings = for_device(settings, device)
+    rows, files = load_questions(folder, settings.split, settings.per_suite)
+    base_path = base_model_path(meta)
+    shown = max((len(row["context"]) for row in rows if row.get("context")), default=None)
+    k = settings.retrieval_k or shown or 3
+
+    counts = ", ".join(f"{suite} {sum(suite_of(row) == suite for row in rows)}" for suite in SUITES)
+    log(f"evaluating {run_dir.name}: {len(rows)} questions ({counts}) from {folder}, base {base_path}, "
+        f"max {settings.max_new_tokens} new tokens")
+    records = catalog_descriptions(folder, rows)
+    retrieved = retrieve(folder, rows, k)
+    model, tokenizer, originals = load_models(run_dir, base_path, device, meta.get("token_repair"))
+    prompts = [prompt_text(tokenizer, row, system_prompt) for row in rows]
+
+    key, key_fields = cache_key_for(model, tokenizer, base_path, rows, settings, system_prompt)
+    base, reused = base_answers(model, tokenizer, originals, prompts, rows, system_prompt, settings, key,
+                                key_fields, log)
+    tuned = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "fine-tuned")
+
+    log(f"scoring (right record, citations, refusals, ROUGE, chrF, MiniLM embeddings; "
+        f"{settings.resamples} bootstrap resamples)")
+    embedder = M.load_embedder()
+    result = {
+        "base": {**score(base), "cached": reused},
+        "finetuned": {**score(tuned), "cached": False},
+        "suites": suites(rows, base, tuned, records, embedder, settings.resamples, settings.seed),
+        "retrieval": {**retrieval(rows, retrieved, k, settings.resamples, settings.seed),
+                      "shared_titles": shared_titles(folder, Path(files["held_out"]), k),
+                      "decisions": decisions(folder, rows, k, settings.resamples, settings.seed)},
+        "n": len(rows),
+        "settings": settings_record(settings, defaults, run_dir, meta, folder, files, k, shown, key, key_fields,
+                                    base_path, model),
+    }
+    result["delta"] = M.deltas(result["base"], result["finetuned"])
+    write_eval(Path(out) if out else run_dir / EVAL, result, sample_rows(rows, base, tuned, retrieved), run_dir,
+               settings, args, key)
+    return result
+
+
 # ---------------------------------------------------------------------------------------------------
 # data and prompts
 
@@ -532,55 +584,6 @@ def write_eval(final: Path, result: dict, samples: list[dict], run_dir: Path, se
         replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, device: str | None = None,
-             args=None, log=print, out: Path | str | None = None) -> dict:
-    """Evaluate base vs fine-tuned for the run in run_dir into `out` (default run_dir/eval); returns
-    metrics.json's content."""
-    run_dir = Path(run_dir)
-    meta = run_meta(run_dir)
-    system_prompt = meta.get("system_prompt")
-    folder = data_folder(meta, data)
-    device = pick_device(device)
-    defaults = {"per_suite_default": settings.per_suite is None, "batch_size_default": settings.batch_size is None}
-    settings = for_device(settings, device)
-    rows, files = load_questions(folder, settings.split, settings.per_suite)
-    base_path = base_model_path(meta)
-    shown = max((len(row["context"]) for row in rows if row.get("context")), default=None)
-    k = settings.retrieval_k or shown or 3
-
-    counts = ", ".join(f"{suite} {sum(suite_of(row) == suite for row in rows)}" for suite in SUITES)
-    log(f"evaluating {run_dir.name}: {len(rows)} questions ({counts}) from {folder}, base {base_path}, "
-        f"max {settings.max_new_tokens} new tokens")
-    records = catalog_descriptions(folder, rows)
-    retrieved = retrieve(folder, rows, k)
-    model, tokenizer, originals = load_models(run_dir, base_path, device, meta.get("token_repair"))
-    prompts = [prompt_text(tokenizer, row, system_prompt) for row in rows]
-
-    key, key_fields = cache_key_for(model, tokenizer, base_path, rows, settings, system_prompt)
-    base, reused = base_answers(model, tokenizer, originals, prompts, rows, system_prompt, settings, key,
-                                key_fields, log)
-    tuned = _run_model(model, tokenizer, prompts, rows, system_prompt, settings, "fine-tuned")
-
-    log(f"scoring (right record, citations, refusals, ROUGE, chrF, MiniLM embeddings; "
-        f"{settings.resamples} bootstrap resamples)")
-    embedder = M.load_embedder()
-    result = {
-        "base": {**score(base), "cached": reused},
-        "finetuned": {**score(tuned), "cached": False},
-        "suites": suites(rows, base, tuned, records, embedder, settings.resamples, settings.seed),
-        "retrieval": {**retrieval(rows, retrieved, k, settings.resamples, settings.seed),
-                      "shared_titles": shared_titles(folder, Path(files["held_out"]), k),
-                      "decisions": decisions(folder, rows, k, settings.resamples, settings.seed)},
-        "n": len(rows),
-        "settings": settings_record(settings, defaults, run_dir, meta, folder, files, k, shown, key, key_fields,
-                                    base_path, model),
-    }
-    result["delta"] = M.deltas(result["base"], result["finetuned"])
-    write_eval(Path(out) if out else run_dir / EVAL, result, sample_rows(rows, base, tuned, retrieved), run_dir,
-               settings, args, key)
-    return result
 
 
 def settings_record(settings: Settings, defaults: dict, run_dir: Path, meta: dict, folder: Path, files: dict,

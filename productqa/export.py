@@ -49,6 +49,96 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
                    "special_tokens_map.json", "tokenizer.model", "added_tokens.json")
 
 
+# -----------------------------------------------------------------------------------------------
+# the stage; the helpers it calls follow, grouped by subject
+
+def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], data_dir: Path,
+           keep_f16: bool = False, gate_tokens: int = 2000, gate_samples: int = 0, max_kld: float = MAX_KLD,
+           min_top1: float = MIN_TOP1, adapter: bool = True, base_gguf: Path | None = None,
+           parity_samples: int = 3, parity_tokens: int = 24, max_tokens: int = 256,
+           description: str | None = None, latest_home: Path | None = None, log=print) -> dict:
+    """The stage: merged f16 + quants + (base GGUF + LoRA adapter), each measured against the f16.
+    `latest_home`: the folder whose `latest` link then points at `out` (None: `out`'s parent)."""
+    from transformers import AutoTokenizer
+
+    if gate_tokens < 1 or gate_samples < 0 or max_tokens < 1 or parity_samples < 0 or parity_tokens < 1:
+        raise UserError("--gate-tokens, --max-tokens and --parity-tokens must be at least 1, --gate-samples and "
+                        "--parity-samples at least 0")
+    out = output_folder(out, "--out")
+    for stale in out.glob(".*.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
+    adapter_dir = Path(run_dir) / ADAPTER
+    tokenizer = AutoTokenizer.from_pretrained(adapter_dir if (adapter_dir / "tokenizer_config.json").is_file()
+                                              else base_model_path(meta, progress=False))
+    system_prompt = meta.get("system_prompt")
+    encoded = encode_rows(tokenizer, heldout_rows(data_dir), system_prompt, max_tokens, gate_tokens, gate_samples,
+                          min_rows=parity_samples)
+    if not encoded:
+        raise UserError(f"no usable held-out conversations in {data_dir} for the quality gate")
+    answer_tokens = sum(len(e["ids"]) - e["start"] for e in encoded)
+    figures: dict = {"run": str(run_dir), "name": name, "base_model": meta.get("base_model"),
+                     "chat_template": meta.get("chat_template"), "system_prompt": system_prompt}
+
+    reference_bytes = answer_tokens * len(tokenizer) * 4  # the f16's logits, on disk while the forms are measured
+    files, model, n_params = make_merged(run_dir, meta, out, name, quants, description, reference_bytes, figures, log)
+    forms = {quant: {"file": path.name} for quant, path in files.items()}
+    if adapter:
+        made = make_adapter(run_dir, meta, out, name, base_gguf, tokenizer.chat_template, log)
+        if isinstance(made, str):
+            figures["adapter_skipped"] = made
+        else:
+            forms.update(made)
+
+    # quality: every form against the f16 reference ---------------------------------------------
+    stops = set(stop_token_ids(tokenizer))
+    n_ctx = max(len(e["ids"]) for e in encoded) + parity_tokens + 8
+    ref_path = out / f".reference-logits.tmp-{os.getpid()}.npy"
+    try:
+        reference = None
+        for form_name, form in forms.items():  # the reference first: it records its logits
+            log(f"measuring {opens(form)} on {len(encoded)} held-out answers ({answer_tokens} tokens)...")
+            started = time.perf_counter()
+            served = Served(*form_paths(out, form))  # every position's logits kept, fixed seed
+            llm = open_llama(served, n_ctx=n_ctx, need_template=False, logits_all=True, seed=0)
+            if reference is None:  # the GGUF's vocabulary: the converter may pad it beyond the tokenizer's
+                reference = reference_store(ref_path, encoded, llm.n_vocab())
+            form.update(measure(llm, encoded, reference, stops, record=form_name == REFERENCE))
+            form["measure_seconds"] = round(time.perf_counter() - started, 2)
+            if form_name == REFERENCE:
+                figures["parity"] = parity(model, llm, tokenizer, encoded, parity_samples, parity_tokens, stops)
+                model = None  # the merged Hugging Face model: only the parity check needs it
+            llm.close()
+            form["bytes"] = served.bytes  # what serving the form reads: the file, or the base and the adapter
+            form["bytes_per_param"] = round(form["bytes"] / n_params, 4)
+        del reference
+    finally:
+        ref_path.unlink(missing_ok=True)
+    default = gate(forms, max_kld, min_top1)
+    ollama = ollama_form(forms, default)
+    short = None if answer_tokens >= gate_tokens else (
+        "--gate-samples" if gate_samples and len(encoded) >= gate_samples else "the held-out data ran out")
+    figures["gate"] = {"samples": len(encoded), "answer_tokens": answer_tokens, "wanted_tokens": gate_tokens,
+                       "splits": list(HELD_OUT), "max_kld": max_kld, "min_top1": min_top1,
+                       "enough_tokens": short is None, "fewer_because": short}
+
+    # keep or drop the f16; Modelfile; export.json ------------------------------------------------
+    if not keep_f16 and REFERENCE not in (default, ollama):
+        (out / forms[REFERENCE]["file"]).unlink()
+        forms[REFERENCE]["kept"] = False
+    ollama_file = forms[ollama]["file"]
+    write_modelfile(out, ollama_file, meta, system_prompt)
+    gguf_meta = read_metadata(out / ollama_file, keys=("tokenizer.chat_template", "tokenizer.ggml.eos_token_id",
+                                                       "tokenizer.ggml.eot_token_id", "tokenizer.ggml.bos_token_id",
+                                                       "general.name", "general.license", "general.description"))
+    figures["gguf_metadata"] = {k: v for k, v in gguf_meta.items() if k != "tokenizer.chat_template"}
+    figures["gguf_has_chat_template"] = bool(gguf_meta.get("tokenizer.chat_template"))
+    figures.update(forms=forms, default=default, default_file=ollama_file, table=format_table(forms, default, ollama),
+                   ollama={"form": ollama, "file": ollama_file, "why": OLLAMA_WHY})
+    write_json(out / "export.json", figures)
+    point_latest(out, latest_home)
+    return figures
+
+
 def parse_quants(text: str) -> list[str]:
     quants = [q.strip().lower() for q in text.split(",") if q.strip()]
     unknown = [q for q in quants if q != "f16" and q not in QUANT_TYPES]
@@ -346,92 +436,6 @@ def push_to_hub(out: Path, repo: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # the stage
-
-def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], data_dir: Path,
-           keep_f16: bool = False, gate_tokens: int = 2000, gate_samples: int = 0, max_kld: float = MAX_KLD,
-           min_top1: float = MIN_TOP1, adapter: bool = True, base_gguf: Path | None = None,
-           parity_samples: int = 3, parity_tokens: int = 24, max_tokens: int = 256,
-           description: str | None = None, latest_home: Path | None = None, log=print) -> dict:
-    """The stage: merged f16 + quants + (base GGUF + LoRA adapter), each measured against the f16.
-    `latest_home`: the folder whose `latest` link then points at `out` (None: `out`'s parent)."""
-    from transformers import AutoTokenizer
-
-    if gate_tokens < 1 or gate_samples < 0 or max_tokens < 1 or parity_samples < 0 or parity_tokens < 1:
-        raise UserError("--gate-tokens, --max-tokens and --parity-tokens must be at least 1, --gate-samples and "
-                        "--parity-samples at least 0")
-    out = output_folder(out, "--out")
-    for stale in out.glob(".*.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
-    adapter_dir = Path(run_dir) / ADAPTER
-    tokenizer = AutoTokenizer.from_pretrained(adapter_dir if (adapter_dir / "tokenizer_config.json").is_file()
-                                              else base_model_path(meta, progress=False))
-    system_prompt = meta.get("system_prompt")
-    encoded = encode_rows(tokenizer, heldout_rows(data_dir), system_prompt, max_tokens, gate_tokens, gate_samples,
-                          min_rows=parity_samples)
-    if not encoded:
-        raise UserError(f"no usable held-out conversations in {data_dir} for the quality gate")
-    answer_tokens = sum(len(e["ids"]) - e["start"] for e in encoded)
-    figures: dict = {"run": str(run_dir), "name": name, "base_model": meta.get("base_model"),
-                     "chat_template": meta.get("chat_template"), "system_prompt": system_prompt}
-
-    reference_bytes = answer_tokens * len(tokenizer) * 4  # the f16's logits, on disk while the forms are measured
-    files, model, n_params = make_merged(run_dir, meta, out, name, quants, description, reference_bytes, figures, log)
-    forms = {quant: {"file": path.name} for quant, path in files.items()}
-    if adapter:
-        made = make_adapter(run_dir, meta, out, name, base_gguf, tokenizer.chat_template, log)
-        if isinstance(made, str):
-            figures["adapter_skipped"] = made
-        else:
-            forms.update(made)
-
-    # quality: every form against the f16 reference ---------------------------------------------
-    stops = set(stop_token_ids(tokenizer))
-    n_ctx = max(len(e["ids"]) for e in encoded) + parity_tokens + 8
-    ref_path = out / f".reference-logits.tmp-{os.getpid()}.npy"
-    try:
-        reference = None
-        for form_name, form in forms.items():  # the reference first: it records its logits
-            log(f"measuring {opens(form)} on {len(encoded)} held-out answers ({answer_tokens} tokens)...")
-            started = time.perf_counter()
-            served = Served(*form_paths(out, form))  # every position's logits kept, fixed seed
-            llm = open_llama(served, n_ctx=n_ctx, need_template=False, logits_all=True, seed=0)
-            if reference is None:  # the GGUF's vocabulary: the converter may pad it beyond the tokenizer's
-                reference = reference_store(ref_path, encoded, llm.n_vocab())
-            form.update(measure(llm, encoded, reference, stops, record=form_name == REFERENCE))
-            form["measure_seconds"] = round(time.perf_counter() - started, 2)
-            if form_name == REFERENCE:
-                figures["parity"] = parity(model, llm, tokenizer, encoded, parity_samples, parity_tokens, stops)
-                model = None  # the merged Hugging Face model: only the parity check needs it
-            llm.close()
-            form["bytes"] = served.bytes  # what serving the form reads: the file, or the base and the adapter
-            form["bytes_per_param"] = round(form["bytes"] / n_params, 4)
-        del reference
-    finally:
-        ref_path.unlink(missing_ok=True)
-    default = gate(forms, max_kld, min_top1)
-    ollama = ollama_form(forms, default)
-    short = None if answer_tokens >= gate_tokens else (
-        "--gate-samples" if gate_samples and len(encoded) >= gate_samples else "the held-out data ran out")
-    figures["gate"] = {"samples": len(encoded), "answer_tokens": answer_tokens, "wanted_tokens": gate_tokens,
-                       "splits": list(HELD_OUT), "max_kld": max_kld, "min_top1": min_top1,
-                       "enough_tokens": short is None, "fewer_because": short}
-
-    # keep or drop the f16; Modelfile; export.json ------------------------------------------------
-    if not keep_f16 and REFERENCE not in (default, ollama):
-        (out / forms[REFERENCE]["file"]).unlink()
-        forms[REFERENCE]["kept"] = False
-    ollama_file = forms[ollama]["file"]
-    write_modelfile(out, ollama_file, meta, system_prompt)
-    gguf_meta = read_metadata(out / ollama_file, keys=("tokenizer.chat_template", "tokenizer.ggml.eos_token_id",
-                                                       "tokenizer.ggml.eot_token_id", "tokenizer.ggml.bos_token_id",
-                                                       "general.name", "general.license", "general.description"))
-    figures["gguf_metadata"] = {k: v for k, v in gguf_meta.items() if k != "tokenizer.chat_template"}
-    figures["gguf_has_chat_template"] = bool(gguf_meta.get("tokenizer.chat_template"))
-    figures.update(forms=forms, default=default, default_file=ollama_file, table=format_table(forms, default, ollama),
-                   ollama={"form": ollama, "file": ollama_file, "why": OLLAMA_WHY})
-    write_json(out / "export.json", figures)
-    point_latest(out, latest_home)
-    return figures
 
 
 def make_merged(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], description: str | None,

@@ -38,6 +38,128 @@ class Interrupted(KeyboardInterrupt):
 
 
 # ------------------------------------------------------------------------------------------------
+# the stage; the helpers it calls follow, grouped by subject
+
+
+def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> Path:
+    """Train a LoRA adapter; returns the finished run folder. `kwargs` are productqa.train_args keys (the
+    run's: model, data, ...; a preset's: batch_size, ...; None or absent = the default / the preset's).
+
+    stop_at_step acts like a Ctrl-C after that step (a checkpoint is saved, Interrupted is raised).
+    """
+    import torch
+
+    from productqa.meta import jsonable, write_meta
+    from productqa.prompts import read_system_prompt
+    from productqa.train_args import check_keys, defaults
+
+    check_keys(kwargs, "train()")
+    given = {**defaults(), **{k: v for k, v in kwargs.items() if v is not None}}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
+    runs_dir, run_name, resume = Path(given.pop("runs_dir")), given["run_name"], given.pop("resume")
+    presets.check_values(given)  # the numbers given, before anything is read or written; choose() checks the preset's
+    # -- where the run lives; --resume takes its arguments from the interrupted run ------------------
+    if resume:
+        partial = find_resumable(runs_dir, run_name)
+        saved = json.loads((partial / ARGS_FILE).read_text(encoding="utf-8"))
+        args, changed = resume_args(saved["given"], given)
+        name = saved["run_name"]
+        checkpoint = last_checkpoint(partial)
+        described = "".join(f", {key} {saved['given'].get(key)} -> {value}" for key, value in changed.items())
+        print(f"resuming {name} from {checkpoint.name}{described}", file=sys.stderr)
+        resume_changes = saved.get("resume_changes", []) + ([{"at": checkpoint.name, **changed}] if changed else [])
+    else:
+        name = run_name or default_run_name(given["model"])
+        output_folder(runs_dir, "--runs-dir")  # checked before the model loads
+        partial, checkpoint = partial_dir(runs_dir, name), None
+        if (runs_dir / name).exists():
+            raise UserError(f"run {runs_dir / name} already exists: pick another --run-name or delete it")
+        if partial.exists() and last_checkpoint(partial):
+            raise UserError(f"an interrupted run is in {partial}: continue it with --resume --run-name {name}, "
+                            f"or delete that folder")
+        args, resume_changes = given, []
+    chosen, why = presets.choose(args["preset"], args)  # the preset's fields among args override it
+    args["preset"] = chosen.name  # what auto chose: a --resume keeps it on other hardware
+    print(why, file=sys.stderr)
+
+    # -- data ----------------------------------------------------------------------------------------
+    train_rows, val_rows = load_splits(Path(args["data"]))
+    system_prompt = read_system_prompt(Path(args["system_prompt"]))
+
+    # -- model ---------------------------------------------------------------------------------------
+    net, tokenizer, resolved, template, stop, repair = load_model(
+        args["model"], chosen.max_seq_length, chosen.load_in_4bit, args["lora_r"], args["lora_alpha"],
+        args["lora_dropout"], args["seed"], progress, chosen.gradient_checkpointing)
+    train_texts, val_texts = render(train_rows, tokenizer, system_prompt), render(val_rows, tokenizer, system_prompt)
+    stats = {"train": token_stats(train_texts, tokenizer, chosen.max_seq_length),
+             "val": token_stats(val_texts, tokenizer, chosen.max_seq_length)}
+
+    partial.mkdir(parents=True, exist_ok=True)
+    # written once the values are checked (a --resume with a bad value leaves the run as it was)
+    write_json(partial / ARGS_FILE, {"run_name": name, "given": jsonable(args), "resume_changes": resume_changes})
+    Progress, Stop = _callbacks()
+    progress_cb, stop_cb = Progress(progress), Stop(stop_at_step)
+    trainer = make_trainer(net, tokenizer, train_texts, val_texts, chosen, partial / CHECKPOINTS, args["seed"],
+                           template, callbacks=[progress_cb, stop_cb], tensorboard_dir=partial / "tensorboard")
+
+    # -- train ---------------------------------------------------------------------------------------
+    kept_freed = not torch.cuda.is_available() and keep_freed_memory()  # CPU: steps reuse memory (allocator.py)
+    started = time.perf_counter()
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except torch.OutOfMemoryError:
+        raise UserError(f"CUDA ran out of memory at --batch-size {chosen.batch_size} and --max-seq-length "
+                        f"{chosen.max_seq_length}: lower --batch-size (raise --grad-accum to keep the effective "
+                        f"batch) or --max-seq-length, then --resume") from None
+    seconds = time.perf_counter() - started
+    state = trainer.state
+    if stop_cb.requested and state.global_step < state.max_steps:
+        kept = last_checkpoint(partial)
+        message = (f"stopped at step {state.global_step}/{state.max_steps}; checkpoint {kept} saved: "
+                   f"continue with `python scripts/02_train.py --resume --run-name {name}`")
+        print(message, file=sys.stderr)
+        raise Interrupted(message)
+    final_eval = trainer.evaluate()
+    if not trainer.is_world_process_zero():
+        return runs_dir / name
+
+    # -- save: adapter + tokenizer (with its chat template), logs, figures, meta; then rename ---------
+    adapter = partial / ADAPTER
+    trainer.model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    if getattr(net, "generation_config", None) is not None:
+        net.generation_config.save_pretrained(adapter)
+    history = state.log_history
+    write_log(history, partial / "trainer_log.jsonl")
+    train_points, eval_points = loss_points(history)
+    plot_loss(train_points, eval_points, partial / "loss.png")
+    losses = [loss for _, loss in train_points]
+    tps = progress_cb.tokens_per_second()
+    session_steps = state.global_step - (int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
+    figures = {"wall_seconds": round(seconds, 1), "steps": state.global_step,
+               "seconds_per_step": round(seconds / max(1, session_steps), 3),
+               "tokens_per_second": round(tps, 1) if tps else None, "first_loss": losses[0] if losses else None,
+               "last_loss": losses[-1] if losses else None, "train_loss": result.training_loss,
+               "eval_loss": final_eval.get("eval_loss"), "epochs": round(state.epoch or 0, 3), **peak_memory_mb(),
+               "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+               "world_size": trainer.args.world_size, "malloc_keeps_freed_memory": kept_freed,
+               "resumed_from": checkpoint.name if checkpoint else None, "resume_changes": resume_changes}
+    write_meta(partial / META, "train", args, run_name=name, base_model=args["model"], base_model_path=resolved,
+               chat_template=template, stop_token=stop, token_repair=repair, system_prompt=system_prompt,
+               max_seq_length=chosen.max_seq_length, preset=chosen.as_dict(), preset_choice=why,
+               lora={"r": args["lora_r"], "alpha": args["lora_alpha"], "dropout": args["lora_dropout"],
+                     "target_modules": TARGET_MODULES},
+               seed=args["seed"], dataset=stats, figures=figures)
+    shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
+    (partial / ARGS_FILE).unlink(missing_ok=True)
+    final = runs_dir / name
+    os.replace(partial, final)
+    point_latest(final)
+    print(summary_line(figures, seconds, final), file=sys.stderr)
+    return final
+
+
+# ------------------------------------------------------------------------------------------------
 # run folders
 
 
@@ -391,124 +513,6 @@ def resume_args(saved: dict, given: dict) -> tuple[dict, dict]:
                         f"continue); drop {'it' if len(fixed) == 1 else 'them'}, or start a new run. "
                         f"These may change: {', '.join('--' + k.replace('_', '-') for k in RESUMABLE)}")
     return {**saved, **given}, given
-
-
-def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> Path:
-    """Train a LoRA adapter; returns the finished run folder. `kwargs` are productqa.train_args keys (the
-    run's: model, data, ...; a preset's: batch_size, ...; None or absent = the default / the preset's).
-
-    stop_at_step acts like a Ctrl-C after that step (a checkpoint is saved, Interrupted is raised).
-    """
-    import torch
-
-    from productqa.meta import jsonable, write_meta
-    from productqa.prompts import read_system_prompt
-    from productqa.train_args import check_keys, defaults
-
-    check_keys(kwargs, "train()")
-    given = {**defaults(), **{k: v for k, v in kwargs.items() if v is not None}}
-    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
-    runs_dir, run_name, resume = Path(given.pop("runs_dir")), given["run_name"], given.pop("resume")
-    presets.check_values(given)  # the numbers given, before anything is read or written; choose() checks the preset's
-    # -- where the run lives; --resume takes its arguments from the interrupted run ------------------
-    if resume:
-        partial = find_resumable(runs_dir, run_name)
-        saved = json.loads((partial / ARGS_FILE).read_text(encoding="utf-8"))
-        args, changed = resume_args(saved["given"], given)
-        name = saved["run_name"]
-        checkpoint = last_checkpoint(partial)
-        described = "".join(f", {key} {saved['given'].get(key)} -> {value}" for key, value in changed.items())
-        print(f"resuming {name} from {checkpoint.name}{described}", file=sys.stderr)
-        resume_changes = saved.get("resume_changes", []) + ([{"at": checkpoint.name, **changed}] if changed else [])
-    else:
-        name = run_name or default_run_name(given["model"])
-        output_folder(runs_dir, "--runs-dir")  # checked before the model loads
-        partial, checkpoint = partial_dir(runs_dir, name), None
-        if (runs_dir / name).exists():
-            raise UserError(f"run {runs_dir / name} already exists: pick another --run-name or delete it")
-        if partial.exists() and last_checkpoint(partial):
-            raise UserError(f"an interrupted run is in {partial}: continue it with --resume --run-name {name}, "
-                            f"or delete that folder")
-        args, resume_changes = given, []
-    chosen, why = presets.choose(args["preset"], args)  # the preset's fields among args override it
-    args["preset"] = chosen.name  # what auto chose: a --resume keeps it on other hardware
-    print(why, file=sys.stderr)
-
-    # -- data ----------------------------------------------------------------------------------------
-    train_rows, val_rows = load_splits(Path(args["data"]))
-    system_prompt = read_system_prompt(Path(args["system_prompt"]))
-
-    # -- model ---------------------------------------------------------------------------------------
-    net, tokenizer, resolved, template, stop, repair = load_model(
-        args["model"], chosen.max_seq_length, chosen.load_in_4bit, args["lora_r"], args["lora_alpha"],
-        args["lora_dropout"], args["seed"], progress, chosen.gradient_checkpointing)
-    train_texts, val_texts = render(train_rows, tokenizer, system_prompt), render(val_rows, tokenizer, system_prompt)
-    stats = {"train": token_stats(train_texts, tokenizer, chosen.max_seq_length),
-             "val": token_stats(val_texts, tokenizer, chosen.max_seq_length)}
-
-    partial.mkdir(parents=True, exist_ok=True)
-    # written once the values are checked (a --resume with a bad value leaves the run as it was)
-    write_json(partial / ARGS_FILE, {"run_name": name, "given": jsonable(args), "resume_changes": resume_changes})
-    Progress, Stop = _callbacks()
-    progress_cb, stop_cb = Progress(progress), Stop(stop_at_step)
-    trainer = make_trainer(net, tokenizer, train_texts, val_texts, chosen, partial / CHECKPOINTS, args["seed"],
-                           template, callbacks=[progress_cb, stop_cb], tensorboard_dir=partial / "tensorboard")
-
-    # -- train ---------------------------------------------------------------------------------------
-    kept_freed = not torch.cuda.is_available() and keep_freed_memory()  # CPU: steps reuse memory (allocator.py)
-    started = time.perf_counter()
-    try:
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    except torch.OutOfMemoryError:
-        raise UserError(f"CUDA ran out of memory at --batch-size {chosen.batch_size} and --max-seq-length "
-                        f"{chosen.max_seq_length}: lower --batch-size (raise --grad-accum to keep the effective "
-                        f"batch) or --max-seq-length, then --resume") from None
-    seconds = time.perf_counter() - started
-    state = trainer.state
-    if stop_cb.requested and state.global_step < state.max_steps:
-        kept = last_checkpoint(partial)
-        message = (f"stopped at step {state.global_step}/{state.max_steps}; checkpoint {kept} saved: "
-                   f"continue with `python scripts/02_train.py --resume --run-name {name}`")
-        print(message, file=sys.stderr)
-        raise Interrupted(message)
-    final_eval = trainer.evaluate()
-    if not trainer.is_world_process_zero():
-        return runs_dir / name
-
-    # -- save: adapter + tokenizer (with its chat template), logs, figures, meta; then rename ---------
-    adapter = partial / ADAPTER
-    trainer.model.save_pretrained(adapter)
-    tokenizer.save_pretrained(adapter)
-    if getattr(net, "generation_config", None) is not None:
-        net.generation_config.save_pretrained(adapter)
-    history = state.log_history
-    write_log(history, partial / "trainer_log.jsonl")
-    train_points, eval_points = loss_points(history)
-    plot_loss(train_points, eval_points, partial / "loss.png")
-    losses = [loss for _, loss in train_points]
-    tps = progress_cb.tokens_per_second()
-    session_steps = state.global_step - (int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
-    figures = {"wall_seconds": round(seconds, 1), "steps": state.global_step,
-               "seconds_per_step": round(seconds / max(1, session_steps), 3),
-               "tokens_per_second": round(tps, 1) if tps else None, "first_loss": losses[0] if losses else None,
-               "last_loss": losses[-1] if losses else None, "train_loss": result.training_loss,
-               "eval_loss": final_eval.get("eval_loss"), "epochs": round(state.epoch or 0, 3), **peak_memory_mb(),
-               "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-               "world_size": trainer.args.world_size, "malloc_keeps_freed_memory": kept_freed,
-               "resumed_from": checkpoint.name if checkpoint else None, "resume_changes": resume_changes}
-    write_meta(partial / META, "train", args, run_name=name, base_model=args["model"], base_model_path=resolved,
-               chat_template=template, stop_token=stop, token_repair=repair, system_prompt=system_prompt,
-               max_seq_length=chosen.max_seq_length, preset=chosen.as_dict(), preset_choice=why,
-               lora={"r": args["lora_r"], "alpha": args["lora_alpha"], "dropout": args["lora_dropout"],
-                     "target_modules": TARGET_MODULES},
-               seed=args["seed"], dataset=stats, figures=figures)
-    shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
-    (partial / ARGS_FILE).unlink(missing_ok=True)
-    final = runs_dir / name
-    os.replace(partial, final)
-    point_latest(final)
-    print(summary_line(figures, seconds, final), file=sys.stderr)
-    return final
 
 
 def summary_line(figures: dict, seconds: float, final: Path) -> str:
