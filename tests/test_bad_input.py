@@ -1,7 +1,6 @@
 """Bad input never costs an answer, a file or the truth of a citation: input that is not UTF-8, a broken
 --catalog, a question longer than the context, broken files where a sentence is promised, flags out of
 range. Each is one sentence (exit 2 where the run cannot go on), never a traceback."""
-import io
 import json
 import shutil
 import sqlite3
@@ -13,8 +12,7 @@ from productqa.catalog import Catalog
 from productqa.chat import Repl, open_catalog
 from productqa.errors import UserError
 from tests.conftest import ROOT, load_script
-from tests.test_chat import (ENV, SCRIPT, base_gguf, catalog_path, chat, chat_export, sample_titles,  # noqa: F401
-                             scripted_session)
+from tests.test_chat import ENV, SCRIPT, chat, scripted_session
 
 
 def chat_bytes(*args, input=b"", timeout=60):

@@ -8,7 +8,6 @@ from productqa.chat_format import conversation_ids, prompt_messages, to_messages
 from productqa.control_text import JOINER, as_text
 from productqa.families import FAMILIES
 from tests.conftest import record, write_lines
-from tests.test_chat import base_gguf, chat_export, chat_gguf  # noqa: F401 (fixtures: the tiny chat GGUF)
 
 
 @pytest.fixture(scope="module")

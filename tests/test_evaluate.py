@@ -100,35 +100,58 @@ def fake_eval(folder: Path) -> Path:
     return folder
 
 
-def test_report_from_fake_samples(tmp_path):
+@pytest.fixture
+def report(tmp_path):
+    """The report written from fake samples: (its text, the eval folder)."""
     run = tmp_path / "run"
     eval_dir = fake_eval(run / "eval")
     (run / "trainer_log.jsonl").write_text('{"step": 1, "loss": 3.0}\n{"step": 5, "loss": 1.5}\nnot json\n')
-    text = write_report(eval_dir, run_dir=run, examples=1).read_text()
-    # every suite's table: Δ bold when its interval excludes 0, the interval beside it
+    return write_report(eval_dir, run_dir=run, examples=1).read_text(), eval_dir
+
+
+def test_report_bolds_a_delta_whose_interval_excludes_zero(report):
+    text, _ = report
     assert "| right record (closer to it than to every other record shown) | 0% | 100% | **+100 pts** ▲ | " \
            "[+100, +100] pts |" in text
     assert "| ROUGE-L | 0.057 | 0.990 | **+0.933** ▲ | [+0.851, +0.990] |" in text
     assert "| answers that stopped by themselves | 0% | 100% | +100 pts ▲ | [-20, +100] pts |" in text
     assert "| ROUGE-L | 0.100 | 0.300 | +0.200 ▲ | [-0.100, +0.400] |" in text  # not significant: not bold
     assert "| answer perplexity (teacher-forced) | 9.0 | 4.5 | **-4.5** ▲ | [-6.0, -3.0] |" in text
-    assert "| grounded | 1 | right record" in text and "| closed_book_trained | 1 | ROUGE-L" in text  # summary
+
+
+def test_report_summarizes_each_suite_and_warns_of_small_n(report):
+    text, _ = report
+    assert "| grounded | 1 | right record" in text and "| closed_book_trained | 1 | ROUGE-L" in text
     assert "— n = 1 *(small n" in text and "Small n (1-1 questions per suite, the CPU default)" in text
     assert "(measures style only" not in text  # no held-out closed-book suite in this result
-    # the overall table, speed and examples: one per suite, the trained one with its training phrasing
+
+
+def test_report_overall_table_and_speed(report):
+    text, _ = report
     assert "| ROUGE-L | 0.141 | 0.150 | +0.009 ▲ |" in text and "| BLEU | 0.009 | 0.020 | +0.011 ▲ |" in text
     assert "| answer loss (teacher-forced) | 3.000 | 2.000 | -1.000 ▲ |" in text  # lower loss is better
     assert "| base (measured when the base answers were cached) | 12.5 |" in text and "| fine-tuned | 11.0 |" in text
-    assert "Tell me about A\\|B." in text and "A thing with lines." in text  # safe inside a table
+
+
+def test_report_examples_one_a_suite_safe_inside_tables(report):
+    text, _ = report
+    assert "Tell me about A\\|B." in text and "A thing with lines." in text
     assert "*(empty)* *(cut at the token limit)*" in text
     assert "What is C?" not in text  # only --examples 1 per suite
     assert "| asked in training as | What is D? |" in text and "What do you know about D?" in text
-    assert "The run trained 0.82 epochs" in text
-    # retrieval: one figure with its interval, overall and per suite
+
+
+def test_report_retrieval_with_intervals_overall_and_per_suite(report):
+    text, _ = report
     assert "| questions | n | precision@1 | recall@3 |" in text
     assert "| all | 2 | 50% [0%, 100%] | 100% [100%, 100%] |" in text and "| grounded | 1 | 100% [100%, 100%]" in text
+
+
+def test_report_training_curve_epochs_and_command(report):
+    text, eval_dir = report
     assert "![training loss](loss.png)" in text and (eval_dir / "loss.png").is_file()
     assert "3.000 at step 1 → 1.500 at step 5" in text
+    assert "The run trained 0.82 epochs" in text
     assert "--per-suite 5 --max-new-tokens 96" in text
 
 

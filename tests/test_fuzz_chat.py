@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from productqa.catalog import Catalog
 from productqa.chat import Repl, lossy, parse_command
-from tests.test_chat import catalog_path, sample_titles, scripted_session  # noqa: F401  (fixtures)
+from tests.test_chat import scripted_session
 
 SAFE_COMMANDS = ["/temp 0", "/temp nan", "/sources off", "/grounded off", "/grounded on", "/reset", "/help", "/stats"]
 

@@ -28,7 +28,8 @@ def test_notebook_runs_every_stage_on_the_cpu(tmp_path):
     at = next(i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", []))
     overrides = dict(INSTALL=False, WORK=str(tmp_path), PRESET="cpu", MAX_STEPS=2, MAX_RECORDS=None,
                      EVAL_PER_SUITE=2, MAX_NEW_TOKENS=12, QUANTS="q8_0", GATE_SAMPLES=2)
-    nb.cells.insert(at + 1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in overrides.items())))
+    injected = [f"{k} = {v!r}" for k, v in overrides.items()] + ["import sys", "print('kernel prefix:', sys.prefix)"]
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell("\n".join(injected)))
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
 
     text = "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
@@ -39,4 +40,4 @@ def test_notebook_runs_every_stage_on_the_cpu(tmp_path):
     images = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
               if "image/png" in out.get("data", {})]
     assert images, "the loss plot is shown inline"
-    assert sys.executable  # the kernel ran this interpreter's packages (INSTALL=False)
+    assert f"kernel prefix: {sys.prefix}" in text  # the kernel ran this environment's packages (INSTALL=False)

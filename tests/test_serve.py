@@ -19,7 +19,6 @@ import pytest
 
 from productqa.server import BadRequest, Worker
 from tests.conftest import ROOT
-from tests.test_chat import base_gguf, catalog_path, chat_export, sample_titles  # noqa: F401  (fixtures)
 
 openai = pytest.importorskip("openai")
 ollama = pytest.importorskip("ollama")
