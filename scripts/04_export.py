@@ -17,7 +17,7 @@ from pathlib import Path
 
 from productqa import paths
 from productqa.errors import cli
-from productqa.export import MAX_KLD, MIN_TOP1  # light: torch is imported when exporting
+from productqa.gate import MAX_KLD, MIN_TOP1  # light: torch is imported when exporting
 
 
 def parse_args(argv=None):

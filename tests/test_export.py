@@ -141,7 +141,7 @@ def kl(p, q) -> float:
 def test_kld_top1_and_ppl_ratio_by_hand():
     import numpy as np
 
-    from productqa.export import summarize, token_stats
+    from productqa.gate import summarize, token_stats
 
     p, q = [0.5, 0.25, 0.25], [0.25, 0.5, 0.25]
     ref = np.log([p, p]) + [[3.0], [-7.0]]  # logits: any shift per row gives the same distribution
@@ -160,7 +160,7 @@ def test_kld_top1_and_ppl_ratio_by_hand():
 
 
 def test_gate_serves_the_most_faithful_passing_form():
-    from productqa.export import gate, ollama_form
+    from productqa.gate import gate, ollama_form
 
     forms = {"f16": {"bytes": 400, "kld_mean": 0.0, "top1": 1.0, "file": "m.f16.gguf"},
              "q8_0": {"bytes": 200, "kld_mean": 0.012, "top1": 0.96, "file": "m.q8_0.gguf"},
@@ -180,7 +180,7 @@ def test_adapter_gguf_on_the_repaired_base_computes_the_merged_model(exported, t
     """llama.cpp: base GGUF + LoRA GGUF = the merged f16, provided the base carries the end-of-turn repair."""
     import numpy as np
 
-    from productqa.export import token_stats
+    from productqa.gate import token_stats
     from productqa.served import Served, open_llama
 
     out, _ = exported
