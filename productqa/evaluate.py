@@ -50,6 +50,7 @@ from productqa.families import stop_token_ids
 from productqa.files import read_json, write_json, write_jsonl
 from productqa.paths import cache_dir
 from productqa.prompts import question_for, read_heldout_templates
+from productqa.report import suite_of
 from productqa.runs import ADAPTER, base_model_path, data_folder, run_meta
 from productqa.tokens import apply_repair, swapped
 
@@ -65,7 +66,7 @@ HELDOUT_SEED = 0     # picks which held-out phrasing a trained product is asked 
 
 
 @dataclass
-class Settings:
+class EvalSettings:
     split: str = "test"
     per_suite: int | None = None  # None: GPU_PER_SUITE on CUDA, CPU_PER_SUITE on CPU
     max_new_tokens: int = 160
@@ -78,7 +79,7 @@ class Settings:
     progress: bool = True
 
 
-def for_device(settings: Settings, device: str) -> Settings:
+def for_device(settings: EvalSettings, device: str) -> EvalSettings:
     """The settings with --per-suite and --batch-size filled in for the device when not given: a real
     sample on a GPU, a small demo on a CPU."""
     cuda = str(device).startswith("cuda")
@@ -90,7 +91,7 @@ def for_device(settings: Settings, device: str) -> Settings:
 # -----------------------------------------------------------------------------------------------
 # the stage; the helpers it calls follow, grouped by subject
 
-def evaluate(run_dir: Path, settings: Settings, data: Path | str | None = None, device: str | None = None,
+def evaluate(run_dir: Path, settings: EvalSettings, data: Path | str | None = None, device: str | None = None,
              args=None, log=print, out: Path | str | None = None) -> dict:
     """Evaluate base vs fine-tuned for the run in run_dir into `out` (default run_dir/eval); returns
     metrics.json's content."""
@@ -278,7 +279,7 @@ def answer_loss(model, tokenizer, rows: list[dict], system_prompt: str | None, b
 # ---------------------------------------------------------------------------------------------------
 # the base model's cache
 
-def base_cache_key(base_model_path: str, questions_sha256: str, settings: Settings, chat_template: str | None,
+def base_cache_key(base_model_path: str, questions_sha256: str, settings: EvalSettings, chat_template: str | None,
                    system_prompt: str | None, device: str = "cpu", dtype: str = "float32") -> tuple[str, dict]:
     """Everything the base answers depend on: the conversations asked (rows_sha256: split, suites,
     per-suite count and held-out phrasings all show there), generation settings, batch size included
@@ -290,7 +291,7 @@ def base_cache_key(base_model_path: str, questions_sha256: str, settings: Settin
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24], fields
 
 
-def cache_key_for(model, tokenizer, base_path: str, rows: list[dict], settings: Settings,
+def cache_key_for(model, tokenizer, base_path: str, rows: list[dict], settings: EvalSettings,
                   system_prompt: str | None) -> tuple[str, dict]:
     """base_cache_key of this loaded model and tokenizer for these questions."""
     # the tokenizer itself is part of "the chat template": a re-converted tokenizer must not hit old answers
@@ -415,10 +416,6 @@ def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict,
     return stats
 
 
-def suite_of(row: dict) -> str:
-    return row.get("suite") or row.get("kind", "closed_book")
-
-
 def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder, resamples: int = 2000,
            seed: int = 0) -> dict:
     """{suite: {"n", "base", "finetuned", "delta", "ci", "significant"}} for every suite with questions."""
@@ -525,7 +522,7 @@ def catalog_descriptions(folder: Path, rows: list[dict]) -> dict:
     return {uid: record.description for uid, record in found.items()}
 
 
-def _run_model(model, tokenizer, prompts, rows, system_prompt, settings: Settings, label: str) -> dict:
+def _run_model(model, tokenizer, prompts, rows, system_prompt, settings: EvalSettings, label: str) -> dict:
     out = generate(model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size,
                    settings.progress, desc=f"{label}: answers")
     out["loss"] = answer_loss(model, tokenizer, rows, system_prompt, settings.batch_size, settings.progress,
@@ -542,7 +539,7 @@ def replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def base_answers(model, tokenizer, originals, prompts, rows, system_prompt, settings: Settings, key: str,
+def base_answers(model, tokenizer, originals, prompts, rows, system_prompt, settings: EvalSettings, key: str,
                  key_fields: dict, log) -> tuple[dict, bool]:
     """The base model's outputs, from the cache when the same questions were asked before; (outputs, reused)."""
     base = read_base_cache(key, len(rows)) if settings.use_cache else None
@@ -566,7 +563,7 @@ def sample_rows(rows: list[dict], base: dict, tuned: dict, retrieved: list[list[
             for i, row in enumerate(rows)]
 
 
-def write_eval(final: Path, result: dict, samples: list[dict], run_dir: Path, settings: Settings, args,
+def write_eval(final: Path, result: dict, samples: list[dict], run_dir: Path, settings: EvalSettings, args,
                key: str) -> None:
     """Write every output into a temporary sibling folder, then rename it onto `final`."""
     from productqa.meta import write_meta
@@ -586,7 +583,7 @@ def write_eval(final: Path, result: dict, samples: list[dict], run_dir: Path, se
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def settings_record(settings: Settings, defaults: dict, run_dir: Path, meta: dict, folder: Path, files: dict,
+def settings_record(settings: EvalSettings, defaults: dict, run_dir: Path, meta: dict, folder: Path, files: dict,
                     k: int, shown: int | None, key: str, key_fields: dict, base_path: str, model) -> dict:
     """metrics.json's "settings": everything needed to read the figures and to reproduce them."""
     from productqa.meta import library_versions

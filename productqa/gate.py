@@ -32,7 +32,7 @@ def log_softmax(logits):
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
-def token_stats(reference_logits, logits, targets) -> dict:
+def kld_stats(reference_logits, logits, targets) -> dict:
     """Per answer token: KL(reference || form), whether both argmaxes agree, and each side's NLL."""
     import numpy as np
 
@@ -88,7 +88,7 @@ def measure(llm, encoded: list[dict], reference, stops: set[int], record: bool =
         targets = np.asarray(item["ids"][item["start"]:])
         for lo in range(0, len(logits), chunk):
             hi = min(lo + chunk, len(logits))
-            parts.append(token_stats(reference[offset + lo:offset + hi], logits[lo:hi], targets[lo:hi]))
+            parts.append(kld_stats(reference[offset + lo:offset + hi], logits[lo:hi], targets[lo:hi]))
         last_top1.append(int(logits[-1].argmax()))
         offset += len(logits)
     stats = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}

@@ -157,6 +157,7 @@ def summary_table(result: dict) -> str:
 
 
 def suite_of(sample: dict) -> str:
+    """The suite of an evaluation row or of a samples.jsonl line: its "suite" tag, else its row kind."""
     return sample.get("suite") or sample.get("kind") or "closed_book"
 
 

@@ -2,7 +2,7 @@
 
 "Mog's Christmas", "mogs christmas" and "MOG’S CHRISTMAS!" are the same title to a user; so are
 "Café Crème" and "cafe creme", "Salt & Pepper" and "salt and pepper". normalize_title() makes them the
-same string; title_words() splits a title or a question into the words that retrieval indexes.
+same string; normalized_words() splits a title or a question into the words that retrieval indexes.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def normalize_title(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
-def title_words(text: str) -> list[str]:
+def normalized_words(text: str) -> list[str]:
     """The normalized words of a title or question, in order."""
     return normalize_title(text).split()
 
@@ -51,7 +51,7 @@ def title_heads(title: str) -> list[str]:
         head = title[:found.start()].strip()
         if head.count("(") > head.count(")") or head.count("[") > head.count("]"):
             continue  # inside a series or edition note: nobody types "Delphie (Ballet Slippers"
-        if any(len(word) >= 3 for word in title_words(head)) and normalize_title(head) != normalize_title(title):
+        if any(len(word) >= 3 for word in normalized_words(head)) and normalize_title(head) != normalize_title(title):
             heads.append(head)
     return list(dict.fromkeys(heads))
 
@@ -71,4 +71,4 @@ def partial_titles(title: str) -> list[str]:
             middle = max(inner, key=lambda i: (len(words[i]), -i))
             forms.append(" ".join(words[:middle] + words[middle + 1:]))
     whole = normalize_title(title)
-    return [form for form in dict.fromkeys(forms) if title_words(form) and normalize_title(form) != whole]
+    return [form for form in dict.fromkeys(forms) if normalized_words(form) and normalize_title(form) != whole]

@@ -91,8 +91,8 @@ def train(progress: bool = True, stop_at_step: int | None = None, **kwargs) -> P
         args["model"], chosen.max_seq_length, chosen.load_in_4bit, args["lora_r"], args["lora_alpha"],
         args["lora_dropout"], args["seed"], progress, chosen.gradient_checkpointing)
     train_texts, val_texts = render(train_rows, tokenizer, system_prompt), render(val_rows, tokenizer, system_prompt)
-    stats = {"train": token_stats(train_texts, tokenizer, chosen.max_seq_length),
-             "val": token_stats(val_texts, tokenizer, chosen.max_seq_length)}
+    stats = {"train": length_stats(train_texts, tokenizer, chosen.max_seq_length),
+             "val": length_stats(val_texts, tokenizer, chosen.max_seq_length)}
 
     partial.mkdir(parents=True, exist_ok=True)
     # written once the values are checked (a --resume with a bad value leaves the run as it was)
@@ -231,7 +231,7 @@ def render(rows: list[dict], tokenizer, system_prompt: str) -> list[str]:
     return texts
 
 
-def token_stats(texts: list[str], tokenizer, max_seq_length: int) -> dict:
+def length_stats(texts: list[str], tokenizer, max_seq_length: int) -> dict:
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
     return {"records": len(texts), "tokens": sum(lengths), "mean_tokens": round(sum(lengths) / len(lengths), 1),
             "max_tokens": max(lengths), "truncated": sum(n > max_seq_length for n in lengths)}

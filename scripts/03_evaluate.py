@@ -73,14 +73,14 @@ def summary(result: dict) -> str:
 @cli
 def main(argv=None):
     args = parse_args(argv)
-    from productqa.evaluate import EVAL, Settings, evaluate
+    from productqa.evaluate import EVAL, EvalSettings, evaluate
     from productqa.meta import jsonable
     from productqa.runs import resolve_run, writable_out
 
     run_dir = resolve_run(args.run)
-    settings = Settings(split=args.split, per_suite=args.per_suite, max_new_tokens=args.max_new_tokens,
-                        batch_size=args.batch_size, examples=args.examples, retrieval_k=args.retrieval_k,
-                        resamples=args.resamples, use_cache=not args.no_cache)
+    settings = EvalSettings(split=args.split, per_suite=args.per_suite, max_new_tokens=args.max_new_tokens,
+                            batch_size=args.batch_size, examples=args.examples, retrieval_k=args.retrieval_k,
+                            resamples=args.resamples, use_cache=not args.no_cache)
     if args.data is not None and not args.data.is_dir():
         raise UserError(f"--data {args.data} is not a folder: pass the output folder of scripts/01_prepare.py")
     out = writable_out(args.out or run_dir / EVAL)

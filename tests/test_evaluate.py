@@ -290,16 +290,16 @@ def test_retrieval_precision_and_recall_per_suite():
 
 
 def test_cache_key_covers_model_questions_and_settings():
-    settings = E.Settings(per_suite=10, max_new_tokens=32, batch_size=4)
+    settings = E.EvalSettings(per_suite=10, max_new_tokens=32, batch_size=4)
     key = E.base_cache_key("m", "q", settings, "tpl", "sys")[0]
-    assert key == E.base_cache_key("m", "q", E.Settings(per_suite=10, max_new_tokens=32, batch_size=4), "tpl", "sys")[0]
-    assert key == E.base_cache_key("m", "q", E.Settings(per_suite=10, max_new_tokens=32, batch_size=4, examples=9,
+    assert key == E.base_cache_key("m", "q", E.EvalSettings(per_suite=10, max_new_tokens=32, batch_size=4), "tpl", "sys")[0]
+    assert key == E.base_cache_key("m", "q", E.EvalSettings(per_suite=10, max_new_tokens=32, batch_size=4, examples=9,
                                                         resamples=10), "tpl", "sys")[0]  # scoring is not cached
     assert key != E.base_cache_key("m", "q", settings, "tpl", "sys", device="cuda")[0]
     assert key != E.base_cache_key("m", "q", settings, "tpl", "sys", dtype="bfloat16")[0]
     for changed in [("m2", "q", settings, "tpl", "sys"), ("m", "q2", settings, "tpl", "sys"),
-                    ("m", "q", E.Settings(per_suite=10, max_new_tokens=32, batch_size=16), "tpl", "sys"),
-                    ("m", "q", E.Settings(per_suite=10, max_new_tokens=33, batch_size=4), "tpl", "sys"),
+                    ("m", "q", E.EvalSettings(per_suite=10, max_new_tokens=32, batch_size=16), "tpl", "sys"),
+                    ("m", "q", E.EvalSettings(per_suite=10, max_new_tokens=33, batch_size=4), "tpl", "sys"),
                     ("m", "q", settings, "tpl2", "sys"), ("m", "q", settings, "tpl", "sys2")]:
         assert E.base_cache_key(*changed)[0] != key
     # the questions hash sees the suites, their order and the held-out phrasing
@@ -468,10 +468,10 @@ def test_help_is_instant_and_bad_flags_are_refused():
         with pytest.raises(SystemExit):
             load_script().parse_args(bad)
     assert load_script().parse_args([]).per_suite is None  # the device decides: 200 on CUDA, 5 on CPU
-    gpu, cpu = E.for_device(E.Settings(), "cuda:0"), E.for_device(E.Settings(), "cpu")
+    gpu, cpu = E.for_device(E.EvalSettings(), "cuda:0"), E.for_device(E.EvalSettings(), "cpu")
     assert gpu.per_suite == E.GPU_PER_SUITE >= 200 and cpu.per_suite == E.CPU_PER_SUITE < 30
     assert gpu.batch_size > cpu.batch_size
-    assert E.for_device(E.Settings(per_suite=7, batch_size=3), "cuda").per_suite == 7
+    assert E.for_device(E.EvalSettings(per_suite=7, batch_size=3), "cuda").per_suite == 7
 
 
 def test_shared_titles_counts_the_titles_the_chat_lists_whole(tmp_path):

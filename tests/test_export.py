@@ -141,12 +141,12 @@ def kl(p, q) -> float:
 def test_kld_top1_and_ppl_ratio_by_hand():
     import numpy as np
 
-    from productqa.gate import summarize, token_stats
+    from productqa.gate import kld_stats, summarize
 
     p, q = [0.5, 0.25, 0.25], [0.25, 0.5, 0.25]
     ref = np.log([p, p]) + [[3.0], [-7.0]]  # logits: any shift per row gives the same distribution
     form = np.log([q, p])
-    stats = token_stats(ref, form, np.array([0, 2]))
+    stats = kld_stats(ref, form, np.array([0, 2]))
     assert stats["kld"] == pytest.approx([kl(p, q), 0.0], abs=1e-12)  # 0.25 ln 2, then identical
     assert stats["kld"][0] == pytest.approx(0.25 * math.log(2))
     assert stats["same_top1"].tolist() == [False, True]
@@ -180,7 +180,7 @@ def test_adapter_gguf_on_the_repaired_base_computes_the_merged_model(exported, t
     """llama.cpp: base GGUF + LoRA GGUF = the merged f16, provided the base carries the end-of-turn repair."""
     import numpy as np
 
-    from productqa.gate import token_stats
+    from productqa.gate import kld_stats
     from productqa.served import Served, open_llama
 
     out, _ = exported
@@ -196,7 +196,7 @@ def test_adapter_gguf_on_the_repaired_base_computes_the_merged_model(exported, t
     reference = logits(Served(out / "tiny.f16.gguf"))
     forms = {"repaired": Served(out / "tiny.base.gguf", out / "tiny.lora.gguf"),
              "unrepaired": Served(tiny_base_gguf, out / "tiny.lora.gguf"), "no adapter": Served(out / "tiny.base.gguf")}
-    kld = {name: token_stats(reference, logits(served), np.array(ids))["kld"].mean() for name, served in forms.items()}
+    kld = {name: kld_stats(reference, logits(served), np.array(ids))["kld"].mean() for name, served in forms.items()}
     print(kld)
     assert kld["repaired"] < 1e-4, kld
     assert kld["unrepaired"] > 30 * kld["repaired"] and kld["no adapter"] > 30 * kld["repaired"], kld

@@ -3,7 +3,7 @@ order, a near-miss; answered outright only when one product is clearly meant (re
 import pytest
 
 from productqa.catalog import CLEAR, Catalog, CatalogWriter, closeness
-from productqa.titles import partial_titles, title_heads, title_words
+from productqa.titles import normalized_words, partial_titles, title_heads
 
 RECORDS = [
     ("1000000001", "Marigold Lane: A Seaside Mystery (Harbour Town Book 2)", "A baker finds a map in a flour sack."),
@@ -37,7 +37,7 @@ def test_title_heads_and_partial_forms():
     assert title_heads(title) == ["Marigold Lane", "Marigold Lane: A Seaside Mystery"]  # never inside the brackets
     assert title_heads("The Garden") == [] and partial_titles("The Garden") == []
     assert partial_titles("Times Puzzle Book 8") == ["Times Book 8"]  # a volume number is never dropped
-    assert all(len(title_words(form)) < len(title_words(title)) for form in partial_titles(title))
+    assert all(len(normalized_words(form)) < len(normalized_words(title)) for form in partial_titles(title))
 
 
 @pytest.mark.parametrize("question, uid", [
@@ -84,7 +84,7 @@ def test_an_exact_title_is_never_turned_into_a_partial_one(catalog):
 
 
 def test_closeness_orders_the_evidence():
-    question = title_words("tell me about marigold lane")
+    question = normalized_words("tell me about marigold lane")
     head, _ = closeness(["marigold", "lane"], question, RECORDS[0][1])
     start, _ = closeness(["marigold", "lane"], question, RECORDS[1][1])
     some, reason = closeness(["marigold", "street"], question, RECORDS[1][1])
