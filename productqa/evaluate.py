@@ -47,7 +47,7 @@ from productqa import metrics as M
 from productqa.chat_format import answer_of, conversation_ids, prompt_text, question_of, read_conversations
 from productqa.errors import UserError
 from productqa.families import stop_token_ids
-from productqa.files import read_json, write_json, write_jsonl
+from productqa.files import read_json, temp_sibling, write_json, write_jsonl
 from productqa.paths import cache_dir
 from productqa.prompts import question_for, read_heldout_templates
 from productqa.report import suite_of
@@ -569,7 +569,7 @@ def write_eval(final: Path, result: dict, samples: list[dict], run_dir: Path, se
     from productqa.meta import write_meta
     from productqa.report import write_report
 
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    tmp = temp_sibling(final)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)

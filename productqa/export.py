@@ -25,7 +25,7 @@ from pathlib import Path
 
 from productqa.chat_format import read_conversations
 from productqa.errors import UserError
-from productqa.files import atomic_open, output_folder, write_json
+from productqa.files import atomic_open, output_folder, temp_sibling, write_json
 from productqa.families import stop_token_ids
 from productqa.gate import MAX_KLD, MIN_TOP1, REFERENCE, gate, measure, ollama_form, parity, reference_store
 from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, read_metadata
@@ -324,7 +324,7 @@ def make_merged(run_dir: Path, meta: dict, out: Path, name: str, quants: list[st
             (merged_dir / "README.md").write_text(f"---\nlicense: {base_meta.pop('general.license')}\n---\n",
                                                   encoding="utf-8")
         metadata.pop("general.license", None)
-        tmp = out / f".{f16.name}.tmp-{os.getpid()}"
+        tmp = temp_sibling(f16)
         convert_to_gguf(merged_dir, tmp, "f16", metadata=metadata)
         load_checked(tmp, f16)
         figures["convert_seconds"] = round(time.perf_counter() - started, 2)
@@ -339,7 +339,7 @@ def make_merged(run_dir: Path, meta: dict, out: Path, name: str, quants: list[st
         started = time.perf_counter()
         log(f"quantizing to {quant}...")
         final = out / f"{name}.{quant}.gguf"
-        tmp = out / f".{final.name}.tmp-{os.getpid()}"
+        tmp = temp_sibling(final)
         try:
             quantize(f16, tmp, quant)
             files[quant] = load_checked(tmp, final)
@@ -370,12 +370,12 @@ def make_adapter(run_dir: Path, meta: dict, out: Path, name: str, base_gguf: Pat
     entry: dict = {"base": str(Path(base_gguf).resolve()), "bundled_base": bundled}
     if meta.get("token_repair"):
         repaired = out / f"{name}{REPAIRED_BASE_SUFFIX}"
-        tmp = out / f".{repaired.name}.tmp-{os.getpid()}"
+        tmp = temp_sibling(repaired)
         repair_base(base_gguf, tmp, meta["token_repair"])
         base_gguf = load_checked(tmp, repaired)
         entry = {"base": repaired.name, "base_from": entry["base"], "token_repair": meta["token_repair"]}
     final = out / f"{name}{ADAPTER_SUFFIX}"
-    tmp = out / f".{final.name}.tmp-{os.getpid()}"
+    tmp = temp_sibling(final)
     write_lora_gguf(Path(run_dir) / ADAPTER, base_model_path(meta, progress=False), tmp,
                     chat_template=chat_template if isinstance(chat_template, str) else None, name=name)
     load_checked(tmp, final, base=Path(base_gguf))

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from productqa.errors import UserError
-from productqa.files import read_json
+from productqa.files import read_json, temp_sibling
 from productqa.paths import EXPORTS, PROCESSED, RUNS
 
 ADAPTER = "adapter"
@@ -31,7 +31,7 @@ def point_latest(folder: Path, home: Path | None = None) -> None:
     real = folder.resolve()  # --out export/latest names the folder through the link itself
     target = real.name if real.parent == home.resolve() else str(real)
     link = home / LATEST
-    tmp = home / f".{LATEST}.tmp-{os.getpid()}"
+    tmp = temp_sibling(link)
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     tmp.symlink_to(target, target_is_directory=True)
