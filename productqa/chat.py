@@ -60,6 +60,50 @@ WHY = {"title": "title match", "partial": "partial title", "picked": "picked fro
        "closed_book": "closed book"}
 
 
+# ---------------------------------------------------------------------------------------------
+# the stage: load the export and the catalog, then answer (-p, a terminal, or a pipe); the parts follow
+
+def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,
+             temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
+             threads: int | None = None, k: int = 3, closed_book: bool = False, sources: bool = True,
+             stats: bool = False, as_json: bool = False, compare: bool = False, base_model: Path | None = None,
+             catalog_asked: bool = False) -> int:
+    """05_chat: -p answers one question (exit 2 when it gets no answer), else a terminal or a pipe."""
+    served = resolve_served(model)
+    if system is None:
+        system = served.system_prompt
+    started = time.perf_counter()
+    llm = open_llama(served, n_ctx=n_ctx, threads=threads)
+
+    def load_base():
+        return open_llama(base_model_file(served, base_model), n_ctx=n_ctx, threads=threads,
+                          chat_template=llm.metadata["tokenizer.chat_template"])
+
+    try:
+        session = ChatSession(llm, open_catalog(catalog, catalog_asked), system=system, temperature=temperature,
+                              top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book,
+                              show_sources=sources, load_base=load_base, stop=served.family.stops)
+        if compare:
+            session.set_compare(True)
+        warm_prefix(llm, session.count, system, session.prompt_budget())
+    except BaseException:
+        llm.close()
+        raise
+    load_s = time.perf_counter() - started
+    repl = Repl(session, load_s, stats=stats, model=served.label, as_json=as_json)
+    try:
+        if prompt is not None:
+            return 0 if repl.answer(prompt) else 2
+        if sys.stdin.isatty():
+            print(f"model {served.label} loaded in {load_s:.1f}s (context {session.n_ctx} tokens)", flush=True)
+            return repl.interactive()
+        return repl.piped(sys.stdin.buffer)  # bytes: a line that is not UTF-8 is one sentence, not the end
+    finally:
+        llm.close()
+        if session.base_llm is not None:
+            session.base_llm.close()
+
+
 def shared_title(catalog, question: str, sources: list, k: int) -> tuple[str, list, list] | None:
     """When the title asked for (`sources`: the search's results) is that of several products (different
     descriptions), its title, those products (up to MAX_CHOICES) and the other records found: the chat
@@ -804,42 +848,3 @@ def grounded_prompt(catalog_path: Path, question: str, k: int = 3) -> str:
     return grounded.user_turn(question, sources)
 
 
-def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,
-             temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
-             threads: int | None = None, k: int = 3, closed_book: bool = False, sources: bool = True,
-             stats: bool = False, as_json: bool = False, compare: bool = False, base_model: Path | None = None,
-             catalog_asked: bool = False) -> int:
-    """05_chat: -p answers one question (exit 2 when it gets no answer), else a terminal or a pipe."""
-    served = resolve_served(model)
-    if system is None:
-        system = served.system_prompt
-    started = time.perf_counter()
-    llm = open_llama(served, n_ctx=n_ctx, threads=threads)
-
-    def load_base():
-        return open_llama(base_model_file(served, base_model), n_ctx=n_ctx, threads=threads,
-                          chat_template=llm.metadata["tokenizer.chat_template"])
-
-    try:
-        session = ChatSession(llm, open_catalog(catalog, catalog_asked), system=system, temperature=temperature,
-                              top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book,
-                              show_sources=sources, load_base=load_base, stop=served.family.stops)
-        if compare:
-            session.set_compare(True)
-        warm_prefix(llm, session.count, system, session.prompt_budget())
-    except BaseException:
-        llm.close()
-        raise
-    load_s = time.perf_counter() - started
-    repl = Repl(session, load_s, stats=stats, model=served.label, as_json=as_json)
-    try:
-        if prompt is not None:
-            return 0 if repl.answer(prompt) else 2
-        if sys.stdin.isatty():
-            print(f"model {served.label} loaded in {load_s:.1f}s (context {session.n_ctx} tokens)", flush=True)
-            return repl.interactive()
-        return repl.piped(sys.stdin.buffer)  # bytes: a line that is not UTF-8 is one sentence, not the end
-    finally:
-        llm.close()
-        if session.base_llm is not None:
-            session.base_llm.close()
