@@ -32,6 +32,7 @@ from typing import Iterator, NamedTuple
 from productqa import attribution, flags, grounded, history
 from productqa.catalog import REASONS, content_words, is_quoted, names_product
 from productqa.chat_format import prompt_messages
+from productqa.control_text import as_text
 from productqa.errors import UserError
 from productqa.families import DEFAULT
 from productqa.files import write_json
@@ -845,6 +846,6 @@ def grounded_prompt(catalog_path: Path, question: str, k: int = 3) -> str:
         listed = "; ".join(f"{p.uid} ({' '.join(p.description.split()[:6])}...)" for p in products)
         raise UserError(f'{len(products)} products in {catalog_path} are titled "{title}": {listed}; '
                         f"05_chat.py without --print-prompt lists them and lets you pick one")
-    return grounded.user_turn(question, sources)
+    return as_text(grounded.user_turn(question, sources))  # pasted into another runtime: still read as text
 
 
