@@ -160,6 +160,10 @@ def parse_line(raw: bytes) -> tuple[dict | None, str | None]:
         return None, "missing_field"
     if not all(isinstance(record[field], str) for field in REQUIRED_FIELDS):
         return None, "wrong_type"
+    try:  # a lone surrogate ("\ud800" in the JSON; msgspec refuses it, json.loads does not) has no UTF-8
+        "".join(record[field] for field in REQUIRED_FIELDS).encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "invalid_utf8"
     return record, None
 
 

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 from productqa.errors import UserError
@@ -26,6 +29,77 @@ def output_folder(path: Path, flag: str) -> Path:
     except OSError as err:
         raise UserError(f"cannot create the output folder {path} ({flag}): {err.strerror or err}") from None
     return path
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path, flag: str):
+    """Hold `folder` (an flock on the folder itself: no lock file to leave behind, released by the
+    kernel if the process dies) until the block ends; a second run into it is refused in one sentence."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another run is writing into {folder} ({flag}) now: wait until it ends, or pass "
+                            f"another {flag}") from None
+        except OSError as err:  # a filesystem without flock (some network ones): nothing to hold it with
+            if err.errno not in (errno.ENOLCK, errno.EBADF, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+        yield folder
+    finally:
+        os.close(descriptor)  # releases the lock (forked workers that shared it have ended by now)
+
+
+STAGING = ".staging-"  # the hidden folder output_set writes into, inside the output folder
+
+
+@contextlib.contextmanager
+def output_set(folder: Path, names: tuple[str, ...], flag: str):
+    """Write files that belong together (a stage's outputs): yields a hidden staging folder inside
+    `folder`, which this run holds alone (locked_folder). When the block succeeds, the staged files
+    `names` replace those in `folder` together, and a name left unwritten is removed from it (an older
+    run's file would describe other outputs); other files in `folder` stay. When it fails, nothing in
+    `folder` changes. The last name is the set's manifest: out first and in last, so that a set caught
+    in the middle of its renames (a power cut: Ctrl-C and SIGTERM wait for them) has none."""
+    folder = output_folder(folder, flag)
+    with locked_folder(folder, flag):
+        for stale in folder.glob(f"{STAGING}*"):  # left by a killed run: no run can be using it now
+            shutil.rmtree(stale, ignore_errors=True)
+        _check_targets(folder, names, flag)  # before the work, not after an hour of it
+        staging = folder / f"{STAGING}{os.getpid()}"
+        staging.mkdir()
+        try:
+            yield staging
+            _check_targets(folder, names, flag)
+            _replace_together(staging, folder, names)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_targets(folder: Path, names: tuple[str, ...], flag: str) -> None:
+    """Each output's name in `folder` is free, or a file the output may replace."""
+    for name in names:
+        path = folder / name
+        if os.path.lexists(path) and not (path.is_symlink() or path.is_file()):
+            raise UserError(f"{path} is a folder or other non-file where an output file goes: move it out of "
+                            f"{flag} {folder}, or pass another {flag}")
+
+
+def _replace_together(staging: Path, folder: Path, names: tuple[str, ...]) -> None:
+    """Rename the staged files onto `folder`'s, the manifest (the last name) removed first and renamed
+    last, with Ctrl-C and SIGTERM held back until all are renamed (they act right after)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / names[-1])
+        for name in names:
+            if os.path.lexists(staging / name):
+                os.replace(staging / name, folder / name)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / name)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import gc
 import json
 import multiprocessing
 import os
 import random
 import resource
+import signal
 import tempfile
 import time
 from array import array
@@ -39,7 +41,7 @@ from productqa.catalog import CatalogWriter
 from productqa.clean import cap_length, clean_and_judge, clean_text
 from productqa.data import SPLITS, LineReader, parse_fields, split_of
 from productqa.errors import UserError
-from productqa.files import atomic_open, atomic_path, copy_range, output_folder, write_all, write_json
+from productqa.files import copy_range, output_set, write_all, write_json
 from productqa.hashing import digest8
 from productqa.progress import progress as progress_bar
 from productqa.grounded import ANSWERED
@@ -60,6 +62,22 @@ from productqa.titles import normalize_title, partial_titles
 BLOCK_BYTES = 1 << 20  # raw JSON Lines per cleaning task (~2,400 records): cheap to send, long to work on
 ROW_BLOCK = 10_000     # records per row-writing task
 AHEAD = 3              # tasks in flight per worker: enough to keep each busy, little memory
+# What the stage writes, replaced together; meta.json last (the set's manifest: files.output_set).
+OUTPUTS = (*(f"{split}.jsonl" for split in SPLITS), "catalog.sqlite", "stats.json", "meta.json")
+
+
+# The caps on a record's fields (stats.json records them, and how many kept records each one cut).
+# Descriptions: --max-chars, 400 by default (Settings.max_chars): the real content's median is 398
+# characters and its mean 619 (a long tail of reviews and author biographies), so about half are cut,
+# at a sentence end, to what a grounded row can show k of. Titles: Amazon's listing rules allow 200
+# characters (250 in a few categories); the real titles average ~42 and the longest of the 527
+# development records is 166, so TITLE_CHARS cuts no real title seen, only a broken line's (a
+# 100k-character title filled every row that showed its record as a distractor). A title is cut at a
+# word, with '…'. uids are 10-character ISBNs/ASINs: a uid longer than UID_CHARS is no uid, and the
+# record is dropped (long_uid), not cut (a cut uid could be another product's).
+TITLE_CHARS = 250
+UID_CHARS = 64
+CUT_TITLE, CUT_DESCRIPTION = 1, 2  # a kept record's cut flags
 
 
 @dataclass(frozen=True)
@@ -69,10 +87,22 @@ class Settings:
     max_chars: int = 400
     val_size: float = 0.05
     test_size: float = 0.05
+    title_chars: int = TITLE_CHARS
 
 
-def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> tuple[str, str, str, str] | str:
-    """One raw line -> the catalog record to keep (uid, title, description, split), or why it was dropped."""
+def cut_title(title: str, limit: int) -> str:
+    """A title longer than `limit` cut at its last space in the first half or more, else mid-word, and
+    marked '…' (within the limit)."""
+    if len(title) <= limit:
+        return title
+    head = title[:limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space >= limit // 2 else head).rstrip(" ,;:-") + "…"
+
+
+def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> tuple[str, str, str, str, int] | str:
+    """One raw line -> the catalog record to keep (uid, title, description, split, its CUT_* flags), or
+    why it was dropped."""
     fields = parse_fields(raw, utf8_checked)
     if isinstance(fields, str):
         return fields
@@ -80,14 +110,20 @@ def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> 
     uid = uid.strip()
     if not uid:
         return "missing_field"
+    if len(uid) > UID_CHARS:
+        return "long_uid"
     title = clean_text(title)
     if not title:
         return "empty_title"
+    cut = CUT_TITLE if len(title) > settings.title_chars else 0
+    title = cut_title(title, settings.title_chars)
     description, reason = clean_and_judge(content, title, settings.min_chars)
     if reason:
         return reason
-    description = cap_length(description, settings.max_chars)
-    return uid, title, description, split_of(uid, settings.val_size, settings.test_size)
+    if len(description) > settings.max_chars:
+        cut |= CUT_DESCRIPTION
+        description = cap_length(description, settings.max_chars)
+    return uid, title, description, split_of(uid, settings.val_size, settings.test_size), cut
 
 
 def repeat_key(title: bytes, description: bytes) -> bytes:
@@ -128,13 +164,14 @@ class Cleaned:
     kept records. Pickled as a few big strings and bytes: ~10 objects a record would cost the main
     process as much to unpickle as the catalog inserts."""
 
-    def __init__(self, reasons: list[str | None], kept: list[tuple[str, str, str, str]]):
+    def __init__(self, reasons: list[str | None], kept: list[tuple[str, str, str, str, int]]):
         self.reasons = reasons
-        fields = [TextFile.fields(uid, title, description) for uid, title, description, _ in kept]
-        columns = list(zip(*kept)) or [(), (), (), ()]
+        fields = [TextFile.fields(uid, title, description) for uid, title, description, *_ in kept]
+        columns = list(zip(*kept)) or [()] * 5
         self.uids, self.titles = map(list, columns[:2])
         self.descriptions = [text.encode("utf-8") for text in columns[2]]  # as the catalog takes them
         self.splits = bytearray(map(SPLIT_CODES.__getitem__, columns[3]))
+        self.cuts = bytearray(columns[4])  # CUT_* flags
         words = list(map(title_words, self.titles))
         self.words = " ".join(words)  # title_words() of each, one after the other
         self.word_counts = array("I", [text.count(" ") + 1 if text else 0 for text in words])
@@ -147,11 +184,11 @@ class Cleaned:
 
     def __getstate__(self):
         return (self.reasons, _joined(self.uids), _joined(self.titles), _joined(self.descriptions), self.words,
-                self.word_counts, bytes(self.splits), self.keys, self.texts, self.lengths)
+                self.word_counts, bytes(self.splits), bytes(self.cuts), self.keys, self.texts, self.lengths)
 
     def __setstate__(self, state) -> None:
-        (self.reasons, uids, titles, descriptions, self.words, self.word_counts, splits, self.keys, self.texts,
-         self.lengths) = state
+        (self.reasons, uids, titles, descriptions, self.words, self.word_counts, splits, self.cuts, self.keys,
+         self.texts, self.lengths) = state
         count = len(splits)
         self.uids, self.titles, self.descriptions = (_split(x, count) for x in (uids, titles, descriptions))
         self.splits = bytearray(splits)
@@ -308,6 +345,7 @@ class Collector:
         self.catalog, self.texts, self.parts, self.max_records = catalog, texts, parts, max_records
         self.read = 0
         self.dropped: Counter[str] = Counter()
+        self.cut = {"title": 0, "description": 0}  # kept records cut by each cap
         self.seen: set[int] = set()  # repeat keys
         self.vocabulary: dict[str, int] = {}  # title word -> id
         self.word_ids, self.word_counts, self.splits = array("I"), array("I"), bytearray()
@@ -351,6 +389,9 @@ class Collector:
         everything = len(fresh) == len(block)
         pick = (lambda column: column) if everything else (lambda column: [column[j] for j in fresh])
         splits = pick(block.splits)
+        cuts = np.frombuffer(bytes(pick(block.cuts)), dtype=np.uint8)
+        self.cut["title"] += int(np.count_nonzero(cuts & CUT_TITLE))
+        self.cut["description"] += int(np.count_nonzero(cuts & CUT_DESCRIPTION))
         self.catalog.add_many(list(zip(pick(block.uids), pick(block.titles), pick(block.descriptions),
                                        [SPLITS[code] for code in splits])))
         self.splits.extend(splits)
@@ -414,7 +455,23 @@ def _pool(stack: contextlib.ExitStack, workers: int):
         return None
     gc.freeze()
     stack.callback(gc.unfreeze)
-    return stack.enter_context(multiprocessing.get_context("fork").Pool(workers))
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals, initargs=(os.getpid(),))
+    return stack.enter_context(pool)
+
+
+def _worker_signals(parent: int) -> None:
+    """In a worker: signals to the stage's process group (Ctrl-C at a terminal, `timeout`, kill -- -PGID)
+    are the main process's to act on (it cleans up, then ends the pool with SIGTERM), so the worker
+    leaves the group: one stopped by them could die holding the pool's queue locks, and the pool's end
+    would wait for them forever. SIGTERM kills at once (a Python handler, such as the one errors.cli
+    installs, would wait for a worker stuck on a lock). It dies with the main process (Linux)."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the main process ended before prctl
+        os._exit(1)
 
 
 @dataclass
@@ -488,10 +545,13 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
             test_size: float = 0.05, seed: int = 3407, min_chars: int = 30, max_chars: int = 400,
             k: int = 3, absent_share: float = 0.2, closed_book_share: float = 0.2,
             partial_share: float = 0.15, followup_share: float = 0.15, workers: int | None = None,
-            progress: bool = True) -> dict:
-    """Run the whole stage and return stats (read, kept, dropped per reason, rows per split and kind),
-    with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of its steps, and the "zip_member"
-    read where the input is a zip archive (those not in stats.json)."""
+            progress: bool = True, args=None) -> dict:
+    """Run the whole stage and return stats (read, kept, dropped per reason, caps and the records each
+    cut, rows per split and kind), with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of
+    its steps, and the "zip_member" read where the input is a zip archive (those not in stats.json).
+    `args` (the script's): meta.json is written too, with them and these figures. The outputs replace
+    the last ones together, and only when all are written; a second run into `out_dir` meanwhile is
+    refused."""
     _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k,
                      absent_share, closed_book_share, partial_share, followup_share)
     if workers is not None and workers < 1:
@@ -505,9 +565,11 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
 
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(LineReader(input_path))
-        output_folder(out_dir, "--out")
-        catalog = CatalogWriter(stack.enter_context(atomic_path(out_dir / "catalog.sqlite")))
-        parts = Parts(stack.enter_context(tempfile.TemporaryDirectory(dir=out_dir, prefix=".prepare-")))
+        # every output is written into a staging folder: they replace the last ones together, or none does
+        staging = stack.enter_context(output_set(out_dir, OUTPUTS, "--out"))
+        catalog = CatalogWriter(staging / "catalog.sqlite")
+        (staging / "parts").mkdir()
+        parts = Parts(staging / "parts")
         stack.callback(parts.close)
         texts = TextFile(parts.folder)
         stack.callback(texts.close)
@@ -522,30 +584,37 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
         texts.seal()
         distractors = _distractors(collector, catalog, texts)
         steps.done("2. distractor index")
-        outputs = {split: stack.enter_context(atomic_open(out_dir / f"{split}.jsonl", "wb")) for split in SPLITS}
+        outputs = {split: stack.enter_context(open(staging / f"{split}.jsonl", "wb")) for split in SPLITS}
         job = RowJob(texts, parts, distractors, templates, mix, seed)
         per_split, kinds, catalog_seconds = _write_rows(job, outputs, workers, progress, catalog.close)
         steps.done("3. pass 2: rows; catalog indexes meanwhile")
-        # the catalog and the three files are renamed into place together, when the whole stage has succeeded
 
-    kept = collector.kept
-    asked = sum(per_split)
-    stats = {
-        "read": collector.read,
-        "kept": kept,
-        "dropped": dict(sorted(collector.dropped.items())),
-        "catalog_records": kept,
-        "splits": dict(zip(SPLITS, per_split)),
-        "kinds": {kind: kinds[kind] for kind in sorted(kinds)},
-        "same_title_records": kept - asked,
-        "stopped_early": collector.full,
-    }
-    assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
-    write_json(out_dir / "stats.json", stats)
-    steps.done("4. stats, renames")
-    return {**stats, **({"zip_member": reader.member} if reader.member else {}), "seconds": steps.total(),
-            "timings": {**steps.times, "3a. catalog indexes (a thread in 3.)": {"wall": round(catalog_seconds, 2)}},
-            "peak_rss_mb": Steps.peak_rss_mb()}
+        kept = collector.kept
+        asked = sum(per_split)
+        stats = {
+            "read": collector.read,
+            "kept": kept,
+            "dropped": dict(sorted(collector.dropped.items())),
+            "caps": {"title": settings.title_chars, "description": settings.max_chars, "uid": UID_CHARS},
+            "cut": collector.cut,
+            "catalog_records": kept,
+            "splits": dict(zip(SPLITS, per_split)),
+            "kinds": {kind: kinds[kind] for kind in sorted(kinds)},
+            "same_title_records": kept - asked,
+            "stopped_early": collector.full,
+        }
+        assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
+        write_json(staging / "stats.json", stats)
+        steps.done("4. stats, renames")
+        figures = {**stats, **({"zip_member": reader.member} if reader.member else {}), "seconds": steps.total(),
+                   "timings": {**steps.times,
+                               "3a. catalog indexes (a thread in 3.)": {"wall": round(catalog_seconds, 2)}},
+                   "peak_rss_mb": Steps.peak_rss_mb()}
+        if args is not None:  # the script's meta.json: replaced with the outputs it describes
+            from productqa.meta import write_meta
+            write_meta(staging / "meta.json", "prepare", args, stats=figures)
+        # leaving the block renames the outputs into place together (files.output_set)
+    return figures
 
 
 class Steps:

@@ -49,15 +49,14 @@ def parse_args(argv=None):
 @cli
 def main(argv=None):
     args = parse_args(argv)
-    from productqa.meta import write_meta
     from productqa.prepare import prepare
 
+    # meta.json is written by prepare(), with the outputs it describes (they are replaced together)
     stats = prepare(args.input, args.out, max_records=args.max_records, val_size=args.val_size,
                     test_size=args.test_size, seed=args.seed, workers=args.workers,
                     min_chars=args.min_chars, max_chars=args.max_chars, k=args.k,
                     absent_share=args.absent_share, closed_book_share=args.closed_book_share,
-                    partial_share=args.partial_share, followup_share=args.followup_share)
-    write_meta(args.out / "meta.json", "prepare", args, stats=stats)
+                    partial_share=args.partial_share, followup_share=args.followup_share, args=args)
     dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items()) or "none"
     kinds = ", ".join(f"{k} {v:,}" for k, v in stats["kinds"].items())
     source = f" from {stats['zip_member']}" if "zip_member" in stats else ""

@@ -480,3 +480,152 @@ def test_max_records_counts_the_same_whatever_the_workers(tmp_path):
     for name in OUTPUTS:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+# --- outputs replaced together, one run at a time; field caps; SIGTERM ------------------------------
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from tests.conftest import ROOT  # noqa: E402
+
+EVERY_OUTPUT = (*OUTPUTS, "meta.json")
+
+
+def snapshot(out):
+    """Every entry of the folder (hidden ones too) with its bytes."""
+    return {p.name: p.read_bytes() if p.is_file() else "folder" for p in sorted(out.iterdir())}
+
+
+def test_a_folder_where_an_output_goes_changes_nothing(tmp_path, monkeypatch, capsys):
+    script = load_script("01_prepare.py")
+    source, out = tmp_path / "trn.json", tmp_path / "out"
+    write_records(source, 300, seed=2)
+    script.main(["--input", str(source), "--out", str(out), "--workers", "1"])
+    (out / "catalog.sqlite").unlink()
+    (out / "catalog.sqlite").mkdir()  # the issue's run: a traceback, after train/val/test were replaced
+    (out / "catalog.sqlite" / "mine.txt").write_text("mine")
+    (out / "notes.txt").write_text("the user's own file")
+    before = snapshot(out)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--input", str(source), "--out", str(out), "--workers", "1", "--seed", "7"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "catalog.sqlite is a folder" in err and len(err.splitlines()) == 1
+    assert snapshot(out) == before
+
+    # a failure after every output is written (here: stats.json) replaces none of them either
+    shutil.rmtree(out / "catalog.sqlite")
+    script.main(["--input", str(source), "--out", str(out), "--workers", "1"])
+    before = snapshot(out)
+
+    def broken(path, obj):
+        raise RuntimeError("stats.json cannot be written")
+
+    monkeypatch.setattr("productqa.prepare.write_json", broken)
+    with pytest.raises(RuntimeError, match="stats.json cannot be written"):
+        script.main(["--input", str(source), "--out", str(out), "--workers", "2", "--seed", "7"])
+    assert snapshot(out) == before
+
+
+def test_outputs_are_replaced_together_with_their_meta(tmp_path, make_input):
+    script = load_script("01_prepare.py")
+    out = tmp_path / "out"
+    script.main(["--input", str(make_input([record(uid="a1")])), "--out", str(out)])
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["stats"]["kept"] == 1 and sorted(p.name for p in out.iterdir()) == sorted(EVERY_OUTPUT)
+    # outputs made without the script have no meta.json: the last one, which described others, goes
+    prepare(make_input([record(uid="b1"), record(uid="b2", title="Another")], name="two.json"), out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+
+
+def test_a_second_run_into_the_same_out_is_refused(tmp_path, monkeypatch, capsys):
+    script = load_script("01_prepare.py")
+    source, out = tmp_path / "trn.json", tmp_path / "out"
+    write_records(source, 300, seed=4)
+    started, go_on = threading.Event(), threading.Event()
+    add = __import__("productqa.prepare", fromlist=["Collector"]).Collector.add
+
+    def paused_add(self, block):  # the first run waits in pass 1, holding --out
+        started.set()
+        go_on.wait(30)
+        return add(self, block)
+
+    monkeypatch.setattr("productqa.prepare.Collector.add", paused_add)
+    first = {}
+    thread = threading.Thread(target=lambda: first.update(stats=prepare(source, out, progress=False, workers=1)))
+    thread.start()
+    try:
+        assert started.wait(30)
+        monkeypatch.setattr("productqa.prepare.Collector.add", add)
+        with pytest.raises(SystemExit) as exit_info:
+            script.main(["--input", str(source), "--out", str(out), "--workers", "1", "--seed", "9"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"error: another run is writing into {out} (--out) now" in err and len(err.splitlines()) == 1
+    finally:
+        go_on.set()
+        thread.join(60)
+    assert first["stats"]["kept"] > 0 and not (out / "meta.json").exists()  # the first run's outputs, alone
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    script.main(["--input", str(source), "--out", str(out), "--workers", "1"])  # free again once it ended
+
+
+def test_long_fields_are_capped_and_counted(tmp_path, make_input):
+    long_title = "Zanzibar Spice " + " ".join(f"word{i}" for i in range(12_000))  # ~100k characters
+    long_text = "A sentence about a spice grinder that goes on. " * 40  # ~1,900 characters
+    lines = [record(uid="long", title=long_title, content="A grinder for whole spices, with a ceramic burr."),
+             record(uid="text", title="Zanzibar Spice Rack", content=long_text),
+             record(uid="x" * 65, title="Zanzibar Spice Tin", content="A tin for spices, with a tight lid on it."),
+             *[record(uid=f"z{i}", title=f"Zanzibar Spice Jar {i}", content=f"Jar number {i} for spices, glass.")
+               for i in range(8)]]
+    stats = prepare(make_input(lines), tmp_path / "out", progress=False, val_size=0, test_size=0,
+                    absent_share=0, closed_book_share=0, partial_share=0, followup_share=0)
+    rows = [line for line in open(tmp_path / "out" / "train.jsonl", encoding="utf-8")]
+    assert max(map(len, rows)) < 4000 and len(rows) == 10  # the long title was in several rows' records
+    from productqa.prepare import TITLE_CHARS
+
+    assert stats["caps"] == {"title": TITLE_CHARS, "description": 400, "uid": 64}
+    assert stats["cut"] == {"title": 1, "description": 1} and stats["dropped"] == {"long_uid": 1}
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["cut"] == stats["cut"]
+    catalog = Catalog(tmp_path / "out" / "catalog.sqlite")
+    title = catalog.get("long").title
+    assert len(title) <= TITLE_CHARS and title.endswith("…") and long_title.startswith(title[:-1])
+    assert len(catalog.get("text").description) <= 400
+    assert catalog.search(f'Tell me about "{title}"')[0].uid == "long"  # asked by its title, it is found
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["to the process", "to its process group"])
+def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path, to_group):
+    """A SIGTERM while the workers run: exit 143, the temporary files gone, the last outputs kept; sent
+    to the workers too (the process group: `timeout`, a shell's kill -- -PGID), no worker dies holding
+    the pool's locks (the run would wait forever)."""
+    script = load_script("01_prepare.py")
+    out = tmp_path / "out"
+    write_records(tmp_path / "small.json", 200, seed=1)
+    script.main(["--input", str(tmp_path / "small.json"), "--out", str(out), "--workers", "1"])
+    before = snapshot(out)
+    write_records(tmp_path / "big.json", 60_000, seed=2)
+    env = {**os.environ, "UNSLOTH_SKIP_TORCHVISION_CHECK": "1", "TOKENIZERS_PARALLELISM": "false"}
+    run = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "01_prepare.py"), "--input",
+                            str(tmp_path / "big.json"), "--out", str(out), "--workers", "2"],
+                           stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        err = ""
+        while not err.endswith("\n") or not err.splitlines()[-1].startswith("prepare"):  # 10% read: workers run
+            line = run.stderr.readline()
+            assert line, f"the run ended before its first progress line: {err}"
+            err += line
+        if to_group:
+            os.killpg(run.pid, signal.SIGTERM)
+        else:
+            run.send_signal(signal.SIGTERM)
+        err += run.communicate(timeout=60)[1]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 143 and err.endswith("\nterminated\n") and "Traceback" not in err, err
+    assert snapshot(out) == before  # no staging folder, no temporary file, the last outputs as they were
