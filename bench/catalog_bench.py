@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from productqa.catalog import Catalog, CatalogWriter
+from productqa.catalog import Catalog
+from productqa.catalog_file import CatalogWriter
 from productqa.clean import cap_length, clean_description
 from productqa.prompts import read_question_templates
 from synthetic import make_records  # bench/synthetic.py, beside this script

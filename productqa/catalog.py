@@ -4,7 +4,7 @@ Catalog.search(question, k) says which step decided, in Source.match:
   "exact"  a record's normalized title (productqa.titles: case, accents, apostrophes, '&' or 'and',
            punctuation ignored) is the title asked for: the quoted text, a question template's {title},
            the whole question, or a run of its words framed by question phrasing only ("tell me about
-           ...", "o que é ...", "... for me": see ARTICLES below); every record with that title comes first;
+           ...", "o que é ...", "... for me": see productqa.question); every record with that title comes first;
   "typo"   no exact title, but one once a single typo is undone: a letter substituted, inserted or
            deleted in a word of 4+ letters, two letters swapped, a space lost or added, an '&' left out;
            never a digit (a volume, a model number);
@@ -26,24 +26,28 @@ was measured first: bm25() costs ~0.75 us per matching row (190 ms for a word fo
 for the former OR of all words) and indexing took 8 s, against ~1 ms per 100k postings in numpy and
 ~1 s of sorting at build. tantivy (a folder of segments) or bm25s (arrays loaded into memory) would give
 up the single file that 01_prepare writes atomically, and would still need the exact/typo layer.
+
+The file's format and its building (CatalogWriter) are productqa.catalog_file; reading a question's phrasing
+(its question words, quotes, the runs of words that may be a title) is productqa.question; this module searches.
 """
 from __future__ import annotations
 
 import json
 import math
 import random
-import re
 import sqlite3
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from productqa.catalog_file import FORMAT, _Q, _powers, _word_hashes, title_key, word_hash
+from productqa.catalog_file import CatalogWriter  # noqa: F401  (productqa.prepare imports it from here)
 from productqa.errors import UserError
+from productqa.question import (ARTICLES, FRAME_WORDS, STOPWORDS, _BUILTIN_TEMPLATES, _Question, _asked_words, _quoted,
+                                _read_templates, _template_words)
 from productqa.titles import normalize_title, title_heads
 
-FORMAT = "productqa-catalog-2"
 EXACT_SCORE = 1000.0  # above any BM25 score of a title (a term adds at most ~25)
 TYPO_SCORE = 900.0
 K1, B = 1.2, 0.75
@@ -61,111 +65,6 @@ ALONE = 0.7
 LISTED = 0.45              # candidates this confident are offered as "did you mean"
 MAX_LISTED = 5
 MAX_SAME_TITLE = 256       # records of one title read back (k is far smaller)
-
-SCHEMA = """
-CREATE TABLE meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE records(id INTEGER PRIMARY KEY, uid TEXT NOT NULL, title TEXT NOT NULL,
-                     description TEXT NOT NULL, split TEXT NOT NULL);
-CREATE TABLE arrays(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, data BLOB NOT NULL);
-"""
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(normalize_title(text).split())
-
-
-# How questions are phrased around a title (English and Portuguese, normalized like titles). A run of a
-# question's words is taken for the title asked for only when the words around it read as question:
-#   before it: question words ending in a pivot ("tell me about", "o que é", "a description of"), then
-#              articles or a kind of product ("the", "the book", "o livro");
-#   after it:  only words like "please", "for me", "about", "por favor".
-# So "The Quiet Harbor Cookbook", "Return to the Quiet Harbor" or "Into the Wild" never stand for
-# "The Quiet Harbor" or "The Wild".
-ARTICLES = _words("the a an o os um uma")  # not "as": English titles open with it
-LEADING_WORDS = ARTICLES | _words("""book novel album film movie dvd cd game toy product item title series
-livro filme disco jogo brinquedo produto item título série""")
-STOPWORDS = _words("""a an the of and or to in on at by with from into for as is are was be it its this that
-these those o os as um uma uns umas de da do das dos e é em no na nos nas ao aos à às que com por para pra""")
-QUESTION_WORDS = _words("""about tell me describe description what whats which who how why where is are can could
-would will should do does did please know i im i'm ive you your my say says said give show explain find look
-looking looked search searching want need needs like info information details detail summary overview catalog
-catalogue record entry product item called named titled title hi hello hey thanks thank there here some any
-anything something more kind sort type good worth recommend review reviews just also really so wrote
-sobre fale falar fala conte contar diga dizer diz descreva descrever descrição explique explicar mostre mostrar
-procure procurando procuro quero queria gostaria preciso precisava saber sei conhece conhecer informação informações detalhes
-mais algo algum alguma há tem existe existem produto catálogo chamado chamada intitulado título você voce vc
-pode podes poderia me mim eu meu minha qual quais quem como onde quando porque olá oi obrigado obrigada
-favor é são ser está isso isto esse essa este esta resumo bom boa vale""")
-FRAME_WORDS = STOPWORDS | QUESTION_WORDS
-# What a follow-up asks about a product already named ("Who is the author?", "How many pages?"): a question
-# whose other words are all of these names no product, even when it reads like "what is the X".
-FOLLOWUP_WORDS = _words("""author authors writer written illustrator illustrated illustrations pages page count
-long length price cost edition editions format paperback hardcover hardback kindle audiobook publisher published
-publication year date age ages old kids children child readers reader level suitable best plot story characters
-subject topic recipes chapters tracks songs runtime minutes cast director starring artist narrator narrated read
-size dimensions weight colour color colours colors material language languages series volume sequel many much
-else other review rating summary
-autor autora escreveu escrito páginas pagina preço edição idade crianças editora ano tamanho cor idioma série
-volume história enredo leitores ele ela eles elas dele dela deles delas""")
-PIVOTS = _words("""about describe describing is know wrote explain summarize called named titled whats
-regarding sobre descreva descrever explique conhece é chamado chamada intitulado""")
-PIVOT_PAIRS = {tuple(normalize_title(pair).split()) for pair in """description of|details of|detail of|details on|detail on|
-information on|information of|info on|info of|review of|summary of|overview of|looking at|look at|looking for|
-look for|search for|searching for|show me|tell me|heard of|descrição de|detalhes de|informações de|informação de|
-resumo de|falar de|fale de|procurando por|procuro por|me dizer|me diga|me fale|me conte""".split("|")}
-TAIL_WORDS = _words("""please for me about is it its what good any worth really exactly thanks thank you do does
-say o que é por favor pra mim para sobre trata se bom boa isso obrigado obrigada""")
-# Question words that rarely open or close a title: a run that starts or ends with one is tried last.
-_EDGE_WORDS = _words("""about tell me describe description what whats is can could please know you say give
-show explain info information details sobre fale conte diga dizer descreva o que é qual você voce pode""")
-
-_BUILTIN_TEMPLATES = [
-    "Tell me about {title}", "What is {title}", "What's {title}", "Describe {title}", "Who wrote {title}",
-    "What can you tell me about {title}", "Can you describe {title} for me", "Do you know {title}",
-    "Fale-me sobre {title}", "O que é {title}", "Descreva {title}", "Me fale sobre {title}",
-    "O que você sabe sobre {title}", "Qual é a descrição de {title}",
-]
-_OPENERS, _CLOSERS = "\"“«„", "\"”»“"
-_SINGLE_QUOTED = re.compile(r"(?:^|(?<=[\s(\[:]))['‘]([^\s'‘].*?)['’](?=[\s?!.,;:)\]]|$)")
-
-
-def content_words(question: str) -> list[str]:
-    """The question's words that are not question phrasing ("Who wrote it?" has none)."""
-    return [w for w in normalize_title(question).split() if w not in FRAME_WORDS]
-
-
-def is_quoted(question: str) -> bool:
-    double, single = _quoted(question)
-    return any(normalize_title(text) for text in double + single)
-
-
-def names_product(question: str) -> bool:
-    """The question names something as the product asked about: quoted text, or its first content word
-    opens the question or follows question words ending in a pivot ("tell me about X", "what is the X"),
-    articles aside. "Is it good for kids?", "How long is it?" or "Who is the author?" (FOLLOWUP_WORDS
-    only) name nothing: they ask about the product already being discussed."""
-    if is_quoted(question):
-        return True
-    words = normalize_title(question).split()
-    first = next((i for i, w in enumerate(words) if w not in FRAME_WORDS), None)
-    if first is None or all(w in FOLLOWUP_WORDS for w in words if w not in FRAME_WORDS):
-        return False
-    cut = first
-    while cut > 0 and words[cut - 1] in LEADING_WORDS:
-        cut -= 1
-    return cut == 0 or words[cut - 1] in PIVOTS or (cut >= 2 and (words[cut - 2], words[cut - 1]) in PIVOT_PAIRS)
-
-
-def _quoted(text: str) -> tuple[list[str], list[str]]:
-    """The texts between double quotes: any opening quote (at the start, after a space or a bracket) with
-    any closing quote after it (at the end, before a space or punctuation), so that an inch mark in a
-    title ('Shorts, 5" Inseam') does not cut it; and the texts between single quotes, which may be
-    apostrophes ("Rock 'n' Roll")."""
-    opens = [i for i, ch in enumerate(text) if ch in _OPENERS and (i == 0 or text[i - 1].isspace()
-                                                                   or text[i - 1] in "([{:")]
-    closes = [i for i, ch in enumerate(text) if ch in _CLOSERS and (i == len(text) - 1 or text[i + 1].isspace()
-                                                                    or text[i + 1] in ".,;:!?)]}")]
-    return [text[i + 1:j] for i in opens[:8] for j in closes[-8:] if j > i + 1], _SINGLE_QUOTED.findall(text)
 
 
 @dataclass(frozen=True)
@@ -211,23 +110,6 @@ def clear(candidates: list[Candidate], named: int = 2) -> bool:
         return candidates[0].confidence >= ALONE
     return bool(candidates) and candidates[0].confidence >= CLEAR and (
         len(candidates) == 1 or candidates[1].confidence <= candidates[0].confidence - MARGIN)
-
-
-def _asked_words(words: list[str]) -> list[str]:
-    """The words a question names its product with: from its first content word to its last and on to
-    the closing phrasing ("for me", "please"), with the small words just before them that belong to a
-    title rather than to the question ("Into the Wild": "into" and "wild"), articles left out ("Tell me
-    about the Garden": "garden")."""
-    content = [i for i, w in enumerate(words) if w not in FRAME_WORDS]
-    if not content:
-        return []
-    first, last = content[0], content[-1] + 1
-    while (first > 0 and words[first - 1] in STOPWORDS and words[first - 1] not in QUESTION_WORDS | PIVOTS
-           and tuple(words[max(0, first - 2):first]) not in PIVOT_PAIRS):
-        first -= 1
-    while last < len(words) and words[last] not in TAIL_WORDS:  # "... Birthday Show for me": "show" too
-        last += 1
-    return list(dict.fromkeys(w for w in words[first:last] if w not in ARTICLES))
 
 
 def _opens(question: list[str], words: list[str], asked: list[str]) -> bool:
@@ -279,225 +161,6 @@ def closeness(asked: list[str], question: list[str], title: str) -> tuple[float,
     return round(0.5 * matched / len(asked) * precision, 3), "some_words"
 
 
-# --- hashing: the same numbers from numpy at build time and from Python at query time ----------------
-_P = 0x100000001B3        # a word's hash: Horner over its UTF-8 bytes, mod 2**64
-_Q = 0x9E3779B97F4A7C15   # a title's key: Horner over its words' hashes, mod 2**64
-_MASK = (1 << 64) - 1
-# bytes -> normalized bytes for titles that are ASCII (productqa.titles' fast path, on a whole batch):
-# letters and digits lowercased, every other byte a space except the newline that ends each title.
-_BYTES = bytes((b if chr(b).isalnum() and b < 128 else b if b >= 128 else 32) for b in range(256)).lower()
-_BYTES = _BYTES[:10] + b"\n" + _BYTES[11:]
-_POWERS: dict[int, np.ndarray] = {}
-
-
-def word_hash(word: str) -> int:
-    h = 0
-    for byte in word.encode():
-        h = (h * _P + byte) & _MASK
-    return h
-
-
-def title_key(words: list[str]) -> int:
-    """The key of a normalized title (its words) in the exact-title index; equal keys are checked."""
-    key = 0
-    for word in words:
-        key = (key * _Q + word_hash(word)) & _MASK
-    return key
-
-
-def _powers(base: int, n: int) -> np.ndarray:
-    table = _POWERS.get(base)
-    if table is None or len(table) < n:
-        size = max(n, 1024)
-        table = np.full(size, base, dtype=np.uint64)
-        table[0] = 1
-        table = np.cumprod(table, dtype=np.uint64)  # wraps mod 2**64, as the Python side masks
-        _POWERS[base] = table
-    return table
-
-
-def _hash_batch(titles: list[str]):
-    """Titles -> (hash of every word, title index of every word, key of every title, words per title),
-    the words being normalize_title(title).split(), computed on the batch's bytes at once."""
-    joined = "\n".join(titles)
-    if not (joined.isascii() and joined.count("\n") == len(titles) - 1):  # else: all titles at once
-        joined = "\n".join(t if t.isascii() and "\n" not in t else normalize_title(t) for t in titles)
-    data = (joined + "\n").encode().replace(b"&", b" and ").translate(_BYTES, b"'`")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    newline = raw == 10
-    inside = ~(newline | (raw == 32))
-    starts = inside.copy()
-    starts[1:] &= ~inside[:-1]
-    word_title = np.cumsum(newline)[starts]                      # newlines before the word
-    byte_index = np.flatnonzero(inside)
-    byte_word = np.cumsum(starts)[byte_index] - 1
-    word_ends = np.cumsum(np.bincount(byte_word, minlength=len(word_title)))
-    exponent = word_ends[byte_word] - 1 - np.arange(len(byte_index))
-    hashes = np.zeros(len(word_title), dtype=np.uint64)
-    if len(byte_index):
-        weighted = raw[byte_index].astype(np.uint64) * _powers(_P, int(exponent.max()) + 1)[exponent]
-        hashes = np.add.reduceat(weighted, word_ends - np.bincount(byte_word, minlength=len(word_title)))
-    lengths = np.bincount(word_title, minlength=len(titles))
-    title_ends = np.cumsum(lengths)
-    keys = np.zeros(len(titles), dtype=np.uint64)
-    if len(hashes):
-        exponent = title_ends[word_title] - 1 - np.arange(len(hashes))
-        weighted = hashes * _powers(_Q, int(exponent.max()) + 1)[exponent]
-        keys[lengths > 0] = np.add.reduceat(weighted, (title_ends - lengths)[lengths > 0])
-    return hashes, word_title, keys, lengths
-
-
-def _word_hashes(words: list[str]) -> np.ndarray:
-    """word_hash of each word (normalized, non-empty, no spaces), in numpy."""
-    if not words:
-        return np.zeros(0, dtype=np.uint64)
-    data = ("\n".join(words) + "\n").encode()
-    raw = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    exponent = np.repeat(ends, ends - starts + 1) - np.arange(len(raw)) - 1  # newline: exponent -1
-    inside = exponent >= 0
-    weighted = np.zeros(len(raw), dtype=np.uint64)
-    weighted[inside] = raw[inside].astype(np.uint64) * _powers(_P, int(exponent.max()) + 1)[exponent[inside]]
-    return np.add.reduceat(weighted, starts)
-
-
-class CatalogWriter:
-    """Builds a catalog file: records go to SQLite in batches, with the hashes of their titles' words;
-    close() sorts those into the title indexes (numpy, ~1 s at 1.46M records)."""
-
-    def __init__(self, path: Path, batch_size: int = 20_000):
-        self.path = Path(path)
-        # one thread at a time, but close() may run in another than add() (01_prepare overlaps it)
-        self.db = sqlite3.connect(self.path, check_same_thread=False)
-        self.db.executescript("PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                              "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-16384;")
-        self.db.executescript(SCHEMA)
-        self.batch: list[tuple] = []
-        self.batch_size = batch_size
-        # kept until close(), in growable buffers: the hash of every title word (~84 MB at 1.46M records),
-        # the key of every title, the number of words of every title
-        self.word_hashes, self.keys, self.lengths = array("Q"), array("Q"), array("I")
-        self.count = 0
-
-    def add(self, uid: str, title: str, description: str, split: str) -> None:
-        self.batch.append((uid, title, description, split))
-        if len(self.batch) >= self.batch_size:
-            self.flush()
-
-    def add_many(self, rows: list[tuple[str, str, str | bytes, str]]) -> None:
-        """add() of each (uid, title, description, split), without a Python call per record; the
-        description may be its UTF-8 bytes."""
-        while rows:
-            room = self.batch_size - len(self.batch)
-            self.batch.extend(rows[:room])
-            rows = rows[room:]
-            if len(self.batch) >= self.batch_size:
-                self.flush()
-
-    def title_keys(self) -> np.ndarray:
-        """The key of every title added so far (record id - 1 -> title_key of its words): records
-        with the same normalized title have the same key."""
-        self.flush()
-        return _numpy(self.keys, np.uint64)
-
-    def flush(self) -> None:
-        if not self.batch:
-            return
-        hashes, _, keys, lengths = _hash_batch([row[1] for row in self.batch])
-        self.word_hashes.frombytes(hashes.tobytes())
-        self.keys.frombytes(keys.tobytes())
-        self.lengths.frombytes(lengths.astype(np.uint32).tobytes())
-        # ids 1, 2, ...: SQLite gives an INTEGER PRIMARY KEY the next one when none is given. A description
-        # may come as its UTF-8 bytes: CAST stores them as the same TEXT a str gives, without decoding
-        # them to a str here and encoding it back in SQLite (a third of the insert's cost).
-        self.db.executemany("INSERT INTO records(uid, title, description, split) VALUES (?, ?, CAST(? AS TEXT), ?)",
-                            self.batch)
-        self.count += len(self.batch)
-        self.batch.clear()
-
-    def close(self) -> None:
-        """Build the title indexes and close the file (~1 s, at most ~250 MB in all, at 1.46M records)."""
-        self.flush()
-        n = self.count
-        bits = _id_bits(n)
-        # Every (word hash, record id) packed in one uint64 -- the hash's top 64 - bits bits, then the
-        # id -- and sorted in place: postings grouped by word, records in order within a word.
-        keys, lengths = _numpy(self.keys, np.uint64), _numpy(self.lengths, np.uint32)
-        words = _numpy(self.word_hashes, np.uint64)  # packed in place: no copies of 10M+ numbers
-        words >>= np.uint64(bits)
-        words <<= np.uint64(bits)
-        ends = np.cumsum(lengths, dtype=np.int64)
-        for first in range(0, n, 1 << 18):  # each word's record id, from the words per title
-            last = min(n, first + (1 << 18))
-            begin = int(ends[first - 1]) if first else 0
-            words[begin:int(ends[last - 1])] |= np.repeat(np.arange(first + 1, last + 1, dtype=np.uint64),
-                                                          lengths[first:last])
-        words.sort()
-        term_hashes, term_starts, postings = _postings(words, bits)
-        del words
-        self.word_hashes = array("Q")
-        arrays = {
-            "term_hashes": term_hashes,
-            "term_starts": term_starts,
-            "term_counts": np.diff(np.append(term_starts, len(postings))).astype(np.uint32),
-            "titles": np.sort(_pack(keys, np.arange(1, n + 1, dtype=np.uint32), bits)),
-            "lengths": np.minimum(lengths, 255).astype(np.uint8),
-            "postings": postings,
-        }
-        for name, values in arrays.items():
-            self.db.execute("INSERT INTO arrays(name, data) VALUES (?, ?)", (name, memoryview(values)))
-        meta = {"format": FORMAT, "records": n, "terms": len(term_hashes), "id_bits": bits,
-                "avg_title_words": float(lengths.mean()) if n else 1.0,
-                "max_title_words": int(lengths.max()) if n else 0}
-        self.db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-        self.db.execute("CREATE INDEX records_uid ON records(uid)")
-        self.db.commit()
-        self.db.close()
-
-
-def _postings(words: np.ndarray, bits: int, chunk: int = 1 << 20):
-    """Sorted packed (word hash, record id) -> (word hashes, where each word's records start, the record
-    ids), a record once per word; in chunks, so that temporary arrays stay small."""
-    postings = np.empty(len(words), dtype=np.uint32)
-    hashes, starts = [], []
-    out, previous, previous_term = 0, None, None
-    mask = np.uint64((1 << bits) - 1)
-    for begin in range(0, len(words), chunk):
-        part = words[begin:begin + chunk]
-        keep = np.empty(len(part), dtype=bool)
-        keep[0] = previous is None or part[0] != previous
-        np.not_equal(part[1:], part[:-1], out=keep[1:])
-        previous = part[-1]
-        part = part[keep]
-        terms = part >> np.uint64(bits)
-        new = np.empty(len(part), dtype=bool)
-        if len(part):
-            new[0] = previous_term is None or terms[0] != previous_term
-            np.not_equal(terms[1:], terms[:-1], out=new[1:])
-            previous_term = terms[-1]
-        first = np.flatnonzero(new)
-        hashes.append(terms[first])
-        starts.append(first + out)
-        postings[out:out + len(part)] = part & mask
-        out += len(part)
-    join = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
-    return join(hashes, np.uint64), join(starts, np.uint64), postings[:out]
-
-
-def _numpy(values: array, dtype) -> np.ndarray:
-    return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype=dtype)
-
-
-def _id_bits(count: int) -> int:
-    return max(count.bit_length(), 1)
-
-
-def _pack(hashes: np.ndarray, ids: np.ndarray, bits: int) -> np.ndarray:
-    """(hash, id) -> one uint64 that sorts by hash, then id: the hash's top 64 - bits bits, then the id."""
-    return ((hashes >> np.uint64(bits)) << np.uint64(bits)) | ids.astype(np.uint64)
-
-
 @dataclass
 class _Found:
     """A title found in the question: how it matched, how well it stands for the question, its records."""
@@ -515,85 +178,6 @@ class _Fix:
     new: tuple[str, ...]
     key: int
     preference: int  # lower first: the more common catalog word
-
-
-class _Question:
-    """A question's words and the runs of them that may name the title asked for, each with a rank
-    (lower is better): quoted text (and nothing else when there is some); then a question template's
-    {title} or the whole question; then a run framed by question words (see ARTICLES); within a tier,
-    runs that neither open nor close with a question word, then the longest, then the leftmost."""
-
-    def __init__(self, text: str, words: list[str], templates, max_words: int):
-        self.words = words
-        self.hashes = [word_hash(w) for w in words]
-        self.prefix_keys = [0]  # Horner keys of words[:i]: any run's key in O(1)
-        for h in self.hashes:
-            self.prefix_keys.append((self.prefix_keys[-1] * _Q + h) & _MASK)
-        n = len(words)
-        spans: dict[tuple[int, int], tuple] = {}
-        double, single = _quoted(text)
-        for quoted in double + single:
-            phrase = normalize_title(quoted).split()
-            for start in range(n - len(phrase) + 1):
-                if phrase and words[start:start + len(phrase)] == phrase:
-                    spans[start, start + len(phrase)] = (0, -len(phrase), start)
-        if not spans or not any(normalize_title(quoted) for quoted in double):
-            self._framed(spans, 0, n, 1)
-            for before, after in templates:
-                end = n - len(after)
-                if end > len(before) and words[:len(before)] == before and words[end:] == after:
-                    self._framed(spans, len(before), end, 1)
-            tail_from = n  # words[tail_from:] are all TAIL_WORDS
-            while tail_from > 0 and words[tail_from - 1] in TAIL_WORDS:
-                tail_from -= 1
-            framed = 0  # words[:framed] are all FRAME_WORDS
-            while framed < n and words[framed] in FRAME_WORDS:
-                framed += 1
-            last_content = max((i for i, w in enumerate(words) if w not in FRAME_WORDS), default=-1)
-            for start in range(min(n, last_content + 1)):
-                if not self._before_ok(start, framed):
-                    continue
-                for end in range(max(start + 1, tail_from, last_content + 1), min(n, start + max_words) + 1):
-                    if (start, end) not in spans:
-                        edge = words[start] in _EDGE_WORDS or words[end - 1] in _EDGE_WORDS
-                        spans[start, end] = (3 if edge else 2, start - end, start)
-        # no run longer than the longest title (one more word: a typo may have split one)
-        self.spans = {span: rank for span, rank in spans.items() if span[1] - span[0] <= max_words + 1}
-        self.covered = {i for start, end in self.spans for i in range(start, end)}
-
-    def _framed(self, spans, start: int, end: int, tier: int) -> None:
-        """The run [start, end), and the runs inside it less articles before or question words after."""
-        words = self.words
-        left = start
-        while True:
-            right = end
-            while right > left:
-                spans.setdefault((left, right), (tier, left - right, left))
-                if words[right - 1] not in TAIL_WORDS:
-                    break
-                right -= 1
-            if left >= end - 1 or words[left] not in LEADING_WORDS:
-                break
-            left += 1
-
-    def _before_ok(self, start: int, framed: int) -> bool:
-        """The words before `start` read as a question: question words ending in a pivot, then articles."""
-        words = self.words
-        cut = start
-        while cut > 0 and words[cut - 1] in LEADING_WORDS:
-            cut -= 1
-        if cut == 0:
-            return True
-        if cut > framed:
-            return False
-        return words[cut - 1] in PIVOTS or (cut >= 2 and (words[cut - 2], words[cut - 1]) in PIVOT_PAIRS)
-
-    def text(self, span) -> str:
-        return " ".join(self.words[span[0]:span[1]])
-
-    def key(self, start: int, end: int) -> int:
-        """title_key(words[start:end])."""
-        return (self.prefix_keys[end] - self.prefix_keys[start] * pow(_Q, end - start, 1 << 64)) & _MASK
 
 
 class Catalog:
@@ -945,26 +529,6 @@ class Catalog:
             "SELECT id, uid, title, description FROM records WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(ids),))}
         return [rows[i] for i in ids]
-
-
-def _template_words(template: str) -> tuple[list[str], list[str]]:
-    before, _, after = template.partition("{title}")
-    return normalize_title(before).split(), normalize_title(after).split()
-
-
-def _read_templates() -> list[str]:
-    """Every question phrasing in prompts/, those held out of training included: they are kept from the
-    model so that 03_evaluate measures recall, not a memorized question; the search is code, and must
-    read a question however it is phrased."""
-    from productqa.prompts import read_heldout_templates, read_question_templates
-
-    templates = []
-    for read in (read_question_templates, read_heldout_templates):
-        try:
-            templates += read()
-        except (UserError, OSError):
-            pass
-    return templates
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 
 from productqa import attribution, flags, grounded, history
-from productqa.catalog import REASONS, content_words, is_quoted, names_product
+from productqa.catalog import REASONS
 from productqa.chat_format import prompt_messages
 from productqa.control_text import as_text
 from productqa.errors import UserError
 from productqa.families import DEFAULT
 from productqa.files import write_json
 from productqa.interrupt import CtrlC
+from productqa.question import content_words, is_quoted, names_product
 from productqa.served import base_model_file, context_tokens, longest_context, open_llama, resolve_served
 from productqa.titles import normalize_title
 

@@ -7,8 +7,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from productqa.catalog import (EXACT_SCORE, TYPO_SCORE, Catalog, CatalogWriter, Source, _hash_batch, title_key,
-                               word_hash)
+from productqa.catalog import EXACT_SCORE, TYPO_SCORE, Catalog, Source
+from productqa.catalog_file import CatalogWriter, _hash_batch, title_key, word_hash
 from productqa.errors import UserError
 from productqa.prompts import read_heldout_templates, read_question_templates
 from productqa.titles import normalize_title

@@ -2,7 +2,8 @@
 order, a near-miss; answered outright only when one product is clearly meant (records we write)."""
 import pytest
 
-from productqa.catalog import CLEAR, Catalog, CatalogWriter, closeness
+from productqa.catalog import CLEAR, Catalog, closeness
+from productqa.catalog_file import CatalogWriter
 from productqa.titles import normalized_words, partial_titles, title_heads
 
 RECORDS = [
