@@ -195,14 +195,18 @@ def clean_and_judge(content: str, title: str, min_chars: int) -> tuple[str, str 
 
 
 def cap_length(text: str, max_chars: int) -> str:
-    """Cut a long description at the last sentence end before `max_chars` (else at a word, with '…')."""
+    """Cut a long description at the last sentence end before `max_chars`, else at a word with '…', else
+    (a long run without a space: "& 0AAAA" cut at its space would leave "&…") mid-word with '…': the
+    result keeps at least half of `max_chars` and, '…' included, at most `max_chars` characters."""
     if len(text) <= max_chars:
         return text
     head = text[: max_chars + 1]
     ends = [m.end() for m in _SENTENCE_END.finditer(head)]
     if ends and ends[-1] >= max_chars // 2:
         return head[: ends[-1]].rstrip()
-    cut = head[:max_chars].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    cut = head[:max_chars - 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    if len(cut) < max_chars // 2:
+        cut = head[:max_chars - 1].rstrip()
     return cut + "…"
 
 

@@ -100,16 +100,6 @@ def cut_title(title: str, limit: int) -> str:
     return (head[:space] if space >= limit // 2 else head).rstrip(" ,;:-") + "…"
 
 
-def cap_description(text: str, max_chars: int) -> str:
-    """clean.cap_length, kept within [max_chars / 2, max_chars]: where it would cut at a word in the
-    first half (a long run without a space: "& 0AAAA" -> "&…", under --min-chars) or add its '…' past
-    the cap, the text is cut mid-word instead."""
-    capped = cap_length(text, max_chars)
-    if max_chars // 2 <= len(capped) <= max_chars:
-        return capped
-    return text[:max_chars - 1].rstrip() + "…"
-
-
 def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> tuple[str, str, str, str, int] | str:
     """One raw line -> the catalog record to keep (uid, title, description, split, its CUT_* flags), or
     why it was dropped."""
@@ -132,7 +122,7 @@ def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> 
         return reason
     if len(description) > settings.max_chars:
         cut |= CUT_DESCRIPTION
-        description = cap_description(description, settings.max_chars)
+        description = cap_length(description, settings.max_chars)
     return uid, title, description, split_of(uid, settings.val_size, settings.test_size), cut
 
 

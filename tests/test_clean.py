@@ -57,7 +57,12 @@ def test_cap_cuts_at_a_sentence_end():
 
 def test_cap_without_sentence_end_cuts_at_a_word():
     capped = cap_length("word " * 50, 32)
-    assert capped.endswith("…") and len(capped) <= 33 and "wor…" not in capped
+    assert capped.endswith("…") and len(capped) <= 32 and "wor…" not in capped
+
+
+def test_cap_keeps_half_and_stays_within_the_cap():
+    capped = cap_length("& 0" + "A" * 40, 10)  # at its one space the cut would leave "&…"
+    assert capped == "& 0AAAAAA…" and len(capped) == 10
 
 
 @pytest.mark.parametrize("description, reason", [
