@@ -39,6 +39,7 @@ from productqa.files import write_json
 from productqa.interrupt import CtrlC
 from productqa.question import content_words, is_quoted, names_product
 from productqa.served import base_model_file, context_tokens, longest_context, open_llama, resolve_served
+from productqa.stage_args import DEFAULT_CATALOG, ChatArgs, given
 from productqa.titles import normalize_title
 
 PROMPT = "you> "
@@ -65,34 +66,49 @@ WHY = {"title": "title match", "partial": "partial title", "picked": "picked fro
 # ---------------------------------------------------------------------------------------------
 # the stage: load the export and the catalog, then answer (-p, a terminal, or a pipe); the parts follow
 
-def run_chat(model=None, catalog: Path | None = None, system: str | None = None, prompt: str | None = None,
-             temperature: float = 0.7, top_p: float = 0.95, max_tokens: int = 512, n_ctx: int = 4096,
-             threads: int | None = None, k: int = 3, closed_book: bool = False, sources: bool = True,
-             stats: bool = False, as_json: bool = False, compare: bool = False, base_model: Path | None = None,
-             catalog_asked: bool = False) -> int:
-    """05_chat: -p answers one question (exit 2 when it gets no answer), else a terminal or a pipe."""
-    served = resolve_served(model)
+def run_chat(args: ChatArgs | None = None, /, catalog_asked: bool = False, **keywords) -> int:
+    """05_chat with `args` (ChatArgs, declared once in productqa.stage_args; or its fields as keywords, each
+    replacing the default): -p answers one question (exit 2 when it gets no answer), --print-prompt prints
+    its grounded message, else a terminal or a pipe. `catalog_asked`: the user named the catalog, so it
+    must open (the default one may be missing: then the chat goes without sources)."""
+    args = given(ChatArgs, args, keywords)
+    prompt = args.prompt
+    if prompt is not None:
+        prompt = readable(prompt, "-p")
+        if not prompt.strip():
+            raise UserError("-p is empty: pass the question, e.g. -p 'Tell me about \"The Backyard Chicken Handbook\"'")
+    catalog = args.catalog or DEFAULT_CATALOG
+    if args.print_prompt:
+        if prompt is None:
+            raise UserError("--print-prompt needs the question: -p 'Tell me about ...'")
+        print(grounded_prompt(catalog, prompt, args.k))
+        return 0
+    from productqa.prompts import read_system_prompt
+
+    system = read_system_prompt(args.system) if args.system else None
+    served = resolve_served(args.model)
     if system is None:
         system = served.system_prompt
+    n_ctx, threads = args.ctx, args.threads
     started = time.perf_counter()
     llm = open_llama(served, n_ctx=n_ctx, threads=threads)
 
     def load_base():
-        return open_llama(base_model_file(served, base_model), n_ctx=n_ctx, threads=threads,
+        return open_llama(base_model_file(served, args.base_model), n_ctx=n_ctx, threads=threads,
                           chat_template=llm.metadata["tokenizer.chat_template"])
 
     try:
-        session = ChatSession(llm, open_catalog(catalog, catalog_asked), system=system, temperature=temperature,
-                              top_p=top_p, max_tokens=max_tokens, k=k, grounded=not closed_book,
-                              show_sources=sources, load_base=load_base, stop=served.family.stops)
-        if compare:
+        session = ChatSession(llm, open_catalog(catalog, catalog_asked), system=system,
+                              temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, k=args.k, grounded=not args.closed_book,
+                              show_sources=args.sources, load_base=load_base, stop=served.family.stops)
+        if args.compare:
             session.set_compare(True)
         warm_prefix(llm, session.count, system, session.prompt_budget())
     except BaseException:
         llm.close()
         raise
     load_s = time.perf_counter() - started
-    repl = Repl(session, load_s, stats=stats, model=served.label, as_json=as_json)
+    repl = Repl(session, load_s, stats=args.stats, model=served.label, as_json=args.json)
     try:
         if prompt is not None:
             return 0 if repl.answer(prompt) else 2

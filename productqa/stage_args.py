@@ -1,0 +1,101 @@
+"""The parameters of 03_evaluate, 04_export and 05_chat, each declared once, as a dataclass whose fields
+carry their default and help: the script's flags are generated from it (`parser`), and the stage's
+function takes it, or its fields as keywords (`given`). A field and its flag cannot drift apart, and a
+new parameter is one line here. (02_train's are in productqa/train_args.py, read by HfArgumentParser.)
+
+This module imports only the standard library and light productqa modules, so that a script's
+--help stays instant: no torch, transformers or llama_cpp before the flags are parsed.
+
+A field's metadata: "help", "choices", "metavar" go to argparse as they are; "flags" replaces the
+default --kebab-case name (("-p", "--prompt")); "flag": False keeps a field off the command line.
+A bool is a switch: False by default -> --name (store_true); True by default -> --no-name (store_false).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from productqa import paths
+
+DEFAULT_CATALOG = paths.PROCESSED / "catalog.sqlite"  # missing: chat without sources; --catalog given: it must open
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls) -> argparse.ArgumentParser:
+    """One flag per field of the dataclass `cls`, in field order, its dest the field's name."""
+    hints = typing.get_type_hints(cls)
+    for spec in dataclasses.fields(cls):
+        options = dict(spec.metadata)
+        if options.pop("flag", True) is False:
+            continue
+        kind = hints[spec.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))  # Optional[int] -> int
+        name = spec.name.replace("_", "-")
+        if kind is bool:
+            options["action"] = "store_false" if spec.default else "store_true"
+            names = options.pop("flags", None) or (f"--no-{name}" if spec.default else f"--{name}",)
+        else:
+            options["type"] = kind
+            names = options.pop("flags", None) or (f"--{name}",)
+        parser.add_argument(*names, dest=spec.name, default=spec.default, **options)
+    return parser
+
+
+def parser(cls, description: str | None = None) -> argparse.ArgumentParser:
+    """A script's parser: its docstring as the description (kept as written), then `cls`'s flags."""
+    return add_arguments(argparse.ArgumentParser(description=description,
+                                                 formatter_class=argparse.RawDescriptionHelpFormatter), cls)
+
+
+def parse(cls, argv=None, description: str | None = None):
+    """The command line `argv` (None: sys.argv) -> an instance of `cls`."""
+    return cls(**vars(parser(cls, description).parse_args(argv)))
+
+
+def given(cls, args=None, keywords: dict | None = None):
+    """What a stage function was called with: an instance of `cls` (default: every field's default),
+    each keyword replacing its field. An unknown keyword is a TypeError, as for any function."""
+    return dataclasses.replace(args if args is not None else cls(), **(keywords or {}))
+
+
+# -------------------------------------------------------------------------------------------------
+# 05_chat -> productqa.chat.run_chat
+
+@dataclass
+class ChatArgs:
+    # model and sources
+    model: Optional[Path] = field(default=None, metadata={
+        "help": "a .gguf file or an export folder (default: export/latest, its default quant)"})
+    catalog: Optional[Path] = field(default=None, metadata={
+        "help": "the sources index written by 01_prepare (default: data/processed/catalog.sqlite; "
+                "when that is missing, chat without sources)"})
+    system: Optional[Path] = field(default=None, metadata={
+        "help": "system prompt file (default: the one the model was trained with, from export.json)"})
+    k: int = field(default=3, metadata={"help": "catalog records given with a grounded question (1-20)"})
+    closed_book: bool = field(default=False, metadata={"help": "answer without catalog records (from memory)"})
+    sources: bool = field(default=True, metadata={"help": "do not print the Sources block"})  # --no-sources
+    compare: bool = field(default=False, metadata={
+        "help": "answer each question with the base model too (before fine-tuning), same records"})
+    base_model: Optional[Path] = field(default=None, metadata={
+        "help": "the base model's GGUF for --compare (default: the bundled Gemma 3 270M, "
+                "when the export was trained from it)"})
+    # one-shot mode
+    prompt: Optional[str] = field(default=None, metadata={"flags": ("-p", "--prompt"),
+                                                          "help": "answer this one question and exit"})
+    print_prompt: bool = field(default=False, metadata={
+        "help": "with -p: print the grounded user message for Ollama or another runtime, and exit"})
+    json: bool = field(default=False, metadata={
+        "help": "after each answer, one JSON line: question, answer, sources, grounded, stopped"})
+    # sampling
+    temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
+    top_p: float = 0.95
+    max_tokens: int = field(default=512, metadata={"help": "longest answer, in tokens"})
+    # runtime
+    ctx: int = field(default=4096, metadata={"help": "context window in tokens (history is trimmed to fit)"})
+    threads: Optional[int] = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
+    stats: bool = field(default=False, metadata={"help": "print load time, time to first token, tokens/s"})
