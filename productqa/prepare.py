@@ -90,6 +90,85 @@ class Settings:
     title_chars: int = TITLE_CHARS
 
 
+# -----------------------------------------------------------------------------------------------
+# the stage: clean every record into the catalog, then write the rows of each split; the parts follow
+
+def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, val_size: float = 0.05,
+            test_size: float = 0.05, seed: int = 3407, min_chars: int = 30, max_chars: int = 400,
+            k: int = 3, absent_share: float = 0.2, closed_book_share: float = 0.2,
+            partial_share: float = 0.15, followup_share: float = 0.15, workers: int | None = None,
+            progress: bool = True, args=None) -> dict:
+    """Run the whole stage and return stats (read, kept, dropped per reason, caps and the records each
+    cut, rows per split and kind), with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of
+    its steps, and the "zip_member" read where the input is a zip archive (those not in stats.json).
+    `args` (the script's): meta.json is written too, with them and these figures. The outputs replace
+    the last ones together, and only when all are written; a second run into `out_dir` meanwhile is
+    refused."""
+    _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k,
+                     absent_share, closed_book_share, partial_share, followup_share)
+    if workers is not None and workers < 1:
+        raise UserError("--workers must be at least 1 (or left out: one a core)")
+    settings = Settings(min_chars, max_chars, val_size, test_size)
+    mix = Mix(k, absent_share, closed_book_share, partial_share, followup_share)
+    templates = read_question_templates()
+    workers = workers or os.cpu_count() or 1
+    out_dir = Path(out_dir)
+    steps = Steps()
+
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(LineReader(input_path))
+        # every output is written into a staging folder: they replace the last ones together, or none does
+        staging = stack.enter_context(output_set(out_dir, OUTPUTS, "--out"))
+        catalog = CatalogWriter(staging / "catalog.sqlite")
+        (staging / "parts").mkdir()
+        parts = Parts(staging / "parts")
+        stack.callback(parts.close)
+        texts = TextFile(parts.folder)
+        stack.callback(texts.close)
+        collector = _clean_all(reader, settings, workers, Collector(catalog, texts, parts, max_records), progress)
+        steps.done("1. pass 1: read, clean, catalog records")
+        if collector.read == 0:  # raised before any output is renamed: an earlier good output stays
+            raise UserError(f"{input_path} has no records: expected JSON Lines with uid, title and content")
+        if not collector.kept:
+            raise UserError(f"{input_path} has no usable record ({collector.read:,} read, all dropped: "
+                            f"{', '.join(f'{k} {v}' for k, v in sorted(collector.dropped.items()))})")
+
+        texts.seal()
+        distractors = _distractors(collector, catalog, texts)
+        steps.done("2. distractor index")
+        outputs = {split: stack.enter_context(open(staging / f"{split}.jsonl", "wb")) for split in SPLITS}
+        job = RowJob(texts, parts, distractors, templates, mix, seed)
+        per_split, kinds, catalog_seconds = _write_rows(job, outputs, workers, progress, catalog.close)
+        steps.done("3. pass 2: rows; catalog indexes meanwhile")
+
+        kept = collector.kept
+        asked = sum(per_split)
+        stats = {
+            "read": collector.read,
+            "kept": kept,
+            "dropped": dict(sorted(collector.dropped.items())),
+            "caps": {"title": settings.title_chars, "description": settings.max_chars, "uid": UID_CHARS},
+            "cut": collector.cut,
+            "catalog_records": kept,
+            "splits": dict(zip(SPLITS, per_split)),
+            "kinds": {kind: kinds[kind] for kind in sorted(kinds)},
+            "same_title_records": kept - asked,
+            "stopped_early": collector.full,
+        }
+        assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
+        write_json(staging / "stats.json", stats)
+        steps.done("4. stats, renames")
+        figures = {**stats, **({"zip_member": reader.member} if reader.member else {}), "seconds": steps.total(),
+                   "timings": {**steps.times,
+                               "3a. catalog indexes (a thread in 3.)": {"wall": round(catalog_seconds, 2)}},
+                   "peak_rss_mb": Steps.peak_rss_mb()}
+        if args is not None:  # the script's meta.json: replaced with the outputs it describes
+            from productqa.meta import write_meta
+            write_meta(staging / "meta.json", "prepare", args, stats=figures)
+        # leaving the block renames the outputs into place together (files.output_set)
+    return figures
+
+
 def cut_title(title: str, limit: int) -> str:
     """A title longer than `limit` cut at its last space in the first half or more, else mid-word, and
     marked '…' (within the limit)."""
@@ -539,82 +618,6 @@ def write_row_block(first: int) -> tuple[list[tuple[str, int]], Counter, list[in
         kinds[kind] += 1
     where = [job.parts.put(b"".join(split_lines), split) for split, split_lines in zip(SPLITS, lines)]
     return where, kinds, [len(split_lines) for split_lines in lines]
-
-
-def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, val_size: float = 0.05,
-            test_size: float = 0.05, seed: int = 3407, min_chars: int = 30, max_chars: int = 400,
-            k: int = 3, absent_share: float = 0.2, closed_book_share: float = 0.2,
-            partial_share: float = 0.15, followup_share: float = 0.15, workers: int | None = None,
-            progress: bool = True, args=None) -> dict:
-    """Run the whole stage and return stats (read, kept, dropped per reason, caps and the records each
-    cut, rows per split and kind), with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of
-    its steps, and the "zip_member" read where the input is a zip archive (those not in stats.json).
-    `args` (the script's): meta.json is written too, with them and these figures. The outputs replace
-    the last ones together, and only when all are written; a second run into `out_dir` meanwhile is
-    refused."""
-    _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k,
-                     absent_share, closed_book_share, partial_share, followup_share)
-    if workers is not None and workers < 1:
-        raise UserError("--workers must be at least 1 (or left out: one a core)")
-    settings = Settings(min_chars, max_chars, val_size, test_size)
-    mix = Mix(k, absent_share, closed_book_share, partial_share, followup_share)
-    templates = read_question_templates()
-    workers = workers or os.cpu_count() or 1
-    out_dir = Path(out_dir)
-    steps = Steps()
-
-    with contextlib.ExitStack() as stack:
-        reader = stack.enter_context(LineReader(input_path))
-        # every output is written into a staging folder: they replace the last ones together, or none does
-        staging = stack.enter_context(output_set(out_dir, OUTPUTS, "--out"))
-        catalog = CatalogWriter(staging / "catalog.sqlite")
-        (staging / "parts").mkdir()
-        parts = Parts(staging / "parts")
-        stack.callback(parts.close)
-        texts = TextFile(parts.folder)
-        stack.callback(texts.close)
-        collector = _clean_all(reader, settings, workers, Collector(catalog, texts, parts, max_records), progress)
-        steps.done("1. pass 1: read, clean, catalog records")
-        if collector.read == 0:  # raised before any output is renamed: an earlier good output stays
-            raise UserError(f"{input_path} has no records: expected JSON Lines with uid, title and content")
-        if not collector.kept:
-            raise UserError(f"{input_path} has no usable record ({collector.read:,} read, all dropped: "
-                            f"{', '.join(f'{k} {v}' for k, v in sorted(collector.dropped.items()))})")
-
-        texts.seal()
-        distractors = _distractors(collector, catalog, texts)
-        steps.done("2. distractor index")
-        outputs = {split: stack.enter_context(open(staging / f"{split}.jsonl", "wb")) for split in SPLITS}
-        job = RowJob(texts, parts, distractors, templates, mix, seed)
-        per_split, kinds, catalog_seconds = _write_rows(job, outputs, workers, progress, catalog.close)
-        steps.done("3. pass 2: rows; catalog indexes meanwhile")
-
-        kept = collector.kept
-        asked = sum(per_split)
-        stats = {
-            "read": collector.read,
-            "kept": kept,
-            "dropped": dict(sorted(collector.dropped.items())),
-            "caps": {"title": settings.title_chars, "description": settings.max_chars, "uid": UID_CHARS},
-            "cut": collector.cut,
-            "catalog_records": kept,
-            "splits": dict(zip(SPLITS, per_split)),
-            "kinds": {kind: kinds[kind] for kind in sorted(kinds)},
-            "same_title_records": kept - asked,
-            "stopped_early": collector.full,
-        }
-        assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
-        write_json(staging / "stats.json", stats)
-        steps.done("4. stats, renames")
-        figures = {**stats, **({"zip_member": reader.member} if reader.member else {}), "seconds": steps.total(),
-                   "timings": {**steps.times,
-                               "3a. catalog indexes (a thread in 3.)": {"wall": round(catalog_seconds, 2)}},
-                   "peak_rss_mb": Steps.peak_rss_mb()}
-        if args is not None:  # the script's meta.json: replaced with the outputs it describes
-            from productqa.meta import write_meta
-            write_meta(staging / "meta.json", "prepare", args, stats=figures)
-        # leaving the block renames the outputs into place together (files.output_set)
-    return figures
 
 
 class Steps:
