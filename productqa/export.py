@@ -27,10 +27,11 @@ from productqa.chat_format import read_conversations
 from productqa.errors import UserError
 from productqa.files import atomic_open, output_folder, temp_sibling, write_json
 from productqa.families import stop_token_ids
-from productqa.gate import MAX_KLD, MIN_TOP1, REFERENCE, gate, measure, ollama_form, parity, reference_store
+from productqa.gate import REFERENCE, gate, measure, ollama_form, parity, reference_store
 from productqa.gguf import QUANT_TYPES, convert_to_gguf, quantize, read_metadata
 from productqa.runs import ADAPTER, base_model_path, point_latest
 from productqa.served import ADAPTER_SUFFIX, REPAIRED_BASE_SUFFIX, Served, form_paths, open_llama
+from productqa.stage_args import ExportArgs, given
 from productqa.tokens import apply_repair
 
 # bytes per parameter of each file type (llama.cpp block sizes), for the disk-space check
@@ -47,14 +48,17 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
 # the stage; the helpers it calls follow, grouped by subject
 
 def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], data_dir: Path,
-           keep_f16: bool = False, gate_tokens: int = 2000, gate_samples: int = 0, max_kld: float = MAX_KLD,
-           min_top1: float = MIN_TOP1, adapter: bool = True, base_gguf: Path | None = None,
-           parity_samples: int = 3, parity_tokens: int = 24, max_tokens: int = 256,
-           description: str | None = None, latest_home: Path | None = None, log=print) -> dict:
+           args: ExportArgs | None = None, /, latest_home: Path | None = None, log=print, **keywords) -> dict:
     """The stage: merged f16 + quants + (base GGUF + LoRA adapter), each measured against the f16.
+    The first six are what 04_export resolves from --run, its meta.json, --out, --name, --quant and --data;
+    `args`: the other flags (ExportArgs, declared once in productqa.stage_args), or its fields as keywords.
     `latest_home`: the folder whose `latest` link then points at `out` (None: `out`'s parent)."""
     from transformers import AutoTokenizer
 
+    args = given(ExportArgs, args, keywords)
+    keep_f16, max_kld, min_top1 = args.keep_f16, args.max_kld, args.min_top1
+    gate_tokens, gate_samples, max_tokens = args.gate_tokens, args.gate_samples, args.max_tokens
+    parity_samples, parity_tokens = args.parity_samples, args.parity_tokens
     if gate_tokens < 1 or gate_samples < 0 or max_tokens < 1 or parity_samples < 0 or parity_tokens < 1:
         raise UserError("--gate-tokens, --max-tokens and --parity-tokens must be at least 1, --gate-samples and "
                         "--parity-samples at least 0")
@@ -74,10 +78,11 @@ def export(run_dir: Path, meta: dict, out: Path, name: str, quants: list[str], d
                      "chat_template": meta.get("chat_template"), "system_prompt": system_prompt}
 
     reference_bytes = answer_tokens * len(tokenizer) * 4  # the f16's logits, on disk while the forms are measured
-    files, model, n_params = make_merged(run_dir, meta, out, name, quants, description, reference_bytes, figures, log)
+    files, model, n_params = make_merged(run_dir, meta, out, name, quants, args.description, reference_bytes,
+                                         figures, log)
     forms = {quant: {"file": path.name} for quant, path in files.items()}
-    if adapter:
-        made = make_adapter(run_dir, meta, out, name, base_gguf, tokenizer.chat_template, log)
+    if args.adapter:
+        made = make_adapter(run_dir, meta, out, name, args.base_gguf, tokenizer.chat_template, log)
         if isinstance(made, str):
             figures["adapter_skipped"] = made
         else:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from productqa import paths
+from productqa.gate import MAX_KLD, MIN_TOP1
 
 DEFAULT_CATALOG = paths.PROCESSED / "catalog.sqlite"  # missing: chat without sources; --catalog given: it must open
 
@@ -99,3 +100,39 @@ class ChatArgs:
     ctx: int = field(default=4096, metadata={"help": "context window in tokens (history is trimmed to fit)"})
     threads: Optional[int] = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
     stats: bool = field(default=False, metadata={"help": "print load time, time to first token, tokens/s"})
+
+
+# -------------------------------------------------------------------------------------------------
+# 04_export -> productqa.export.export (run, name, out, data and quant resolved by the script first;
+# push_to_hub done after)
+
+@dataclass
+class ExportArgs:
+    # input / output
+    run: Optional[Path] = field(default=None, metadata={"help": "training run folder (default: runs/latest)"})
+    name: Optional[str] = field(default=None, metadata={"help": "export name (default: the run's folder name)"})
+    out: Optional[Path] = field(default=None, metadata={"help": "output folder (default: export/NAME)"})
+    data: Optional[Path] = field(default=None, metadata={
+        "help": "folder with test.jsonl / val.jsonl (held-out answers; default: the data the run was trained on)"})
+    # what to produce
+    quant: str = field(default="q8_0,q6_k,q5_k_m,q4_k_m", metadata={
+        "help": "comma-separated merged quants to make and measure: f16,q8_0,q6_k,q5_k_m,q4_k_m,q4_0,q3_k_m"})
+    keep_f16: bool = field(default=False, metadata={"help": "keep the f16 GGUF (the reference; removed by default)"})
+    adapter: bool = field(default=True, metadata={"help": "skip the base GGUF + LoRA adapter form"})  # --no-adapter
+    base_gguf: Optional[Path] = field(default=None, metadata={
+        "help": "the base model's GGUF for the adapter form (default: the bundled Gemma 3 270M, "
+                "when the run was trained on it)"})
+    description: Optional[str] = field(default=None, metadata={"help": "general.description written into the GGUF"})
+    # quality gate and parity check
+    gate_tokens: int = field(default=2000, metadata={
+        "help": "held-out answer tokens to measure, at least (test split, then val; fewer if they run out)"})
+    gate_samples: int = field(default=0, metadata={
+        "help": "at most this many held-out conversations (0: as many as --gate-tokens needs)"})
+    max_kld: float = field(default=MAX_KLD, metadata={"help": "a form above this mean KL divergence fails"})
+    min_top1: float = field(default=MIN_TOP1, metadata={"help": "a form below this top-1 agreement fails"})
+    parity_samples: int = field(default=3, metadata={"help": "questions for the f16 vs Hugging Face check"})
+    parity_tokens: int = field(default=24, metadata={"help": "greedy tokens generated per parity question"})
+    max_tokens: int = field(default=256, metadata={"help": "score at most this many tokens of each held-out answer"})
+    # publishing (opt-in, needs a network)
+    push_to_hub: Optional[str] = field(default=None, metadata={"metavar": "REPO",
+                                                               "help": "upload the export to this Hub repo"})

@@ -12,44 +12,13 @@ and 99th percentile, top-1 agreement, perplexity ratio); checks the f16 GGUF's g
 the merged Hugging Face model's, and writes export/NAME/{NAME.QUANT.gguf, NAME.lora.gguf, Modelfile,
 export.json, meta.json}; export/latest points to it. 05_chat serves export.json's default form.
 """
-import argparse
-from pathlib import Path
-
-from productqa import paths
+from productqa import paths, stage_args
 from productqa.errors import cli
-from productqa.gate import MAX_KLD, MIN_TOP1  # light: torch is imported when exporting
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # input / output
-    parser.add_argument("--run", type=Path, default=None, help="training run folder (default: runs/latest)")
-    parser.add_argument("--name", default=None, help="export name (default: the run's folder name)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: export/NAME)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="folder with test.jsonl / val.jsonl (held-out answers; default: the data the run was trained on)")
-    # what to produce
-    parser.add_argument("--quant", default="q8_0,q6_k,q5_k_m,q4_k_m",
-                        help="comma-separated merged quants to make and measure: f16,q8_0,q6_k,q5_k_m,q4_k_m,q4_0,q3_k_m")
-    parser.add_argument("--keep-f16", action="store_true", help="keep the f16 GGUF (the reference; removed by default)")
-    parser.add_argument("--no-adapter", action="store_true", help="skip the base GGUF + LoRA adapter form")
-    parser.add_argument("--base-gguf", type=Path, default=None,
-                        help="the base model's GGUF for the adapter form (default: the bundled Gemma 3 270M, "
-                             "when the run was trained on it)")
-    parser.add_argument("--description", default=None, help="general.description written into the GGUF")
-    # quality gate and parity check
-    parser.add_argument("--gate-tokens", type=int, default=2000,
-                        help="held-out answer tokens to measure, at least (test split, then val; fewer if they run out)")
-    parser.add_argument("--gate-samples", type=int, default=0,
-                        help="at most this many held-out conversations (0: as many as --gate-tokens needs)")
-    parser.add_argument("--max-kld", type=float, default=MAX_KLD, help="a form above this mean KL divergence fails")
-    parser.add_argument("--min-top1", type=float, default=MIN_TOP1, help="a form below this top-1 agreement fails")
-    parser.add_argument("--parity-samples", type=int, default=3, help="questions for the f16 vs Hugging Face check")
-    parser.add_argument("--parity-tokens", type=int, default=24, help="greedy tokens generated per parity question")
-    parser.add_argument("--max-tokens", type=int, default=256, help="score at most this many tokens of each held-out answer")
-    # publishing (opt-in, needs a network)
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="upload the export to this Hub repo")
-    return parser.parse_args(argv)
+def parse_args(argv=None) -> stage_args.ExportArgs:
+    """The flags, generated from ExportArgs (productqa/stage_args.py), where each is declared once."""
+    return stage_args.parse(stage_args.ExportArgs, argv, description=__doc__)
 
 
 @cli
@@ -65,11 +34,7 @@ def main(argv=None):
     out = writable_out(args.out or paths.EXPORTS / name)
 
     meta = run_meta(run_dir)
-    figures = export(run_dir, meta, out, name, quants, data_folder(meta, args.data), keep_f16=args.keep_f16,
-                     gate_tokens=args.gate_tokens, gate_samples=args.gate_samples, max_kld=args.max_kld,
-                     min_top1=args.min_top1, adapter=not args.no_adapter, base_gguf=args.base_gguf,
-                     parity_samples=args.parity_samples, parity_tokens=args.parity_tokens,
-                     max_tokens=args.max_tokens, description=args.description, latest_home=paths.EXPORTS)
+    figures = export(run_dir, meta, out, name, quants, data_folder(meta, args.data), args, latest_home=paths.EXPORTS)
     write_meta(out / "meta.json", "export", args, run=str(run_dir), default=figures["default"],
                default_file=figures["default_file"])
 

@@ -7,7 +7,7 @@ import pytest
 from productqa import stage_args
 from tests.conftest import load_script
 
-STAGES = [("05_chat.py", stage_args.ChatArgs)]
+STAGES = [("05_chat.py", stage_args.ChatArgs), ("04_export.py", stage_args.ExportArgs)]
 
 
 @pytest.mark.parametrize("script, cls", STAGES)
@@ -30,6 +30,8 @@ def test_every_field_is_a_flag_with_its_default(script, cls):
 def test_switches_and_short_names_keep_their_spelling():
     chat = load_script("05_chat.py").parse_args(["-p", "hi", "--no-sources", "--json", "--ctx", "128"])
     assert (chat.prompt, chat.sources, chat.json, chat.ctx) == ("hi", False, True, 128)
+    export = load_script("04_export.py").parse_args(["--no-adapter", "--keep-f16", "--push-to-hub", "me/x"])
+    assert (export.adapter, export.keep_f16, export.push_to_hub) == (False, True, "me/x")
 
 
 def test_a_stage_function_takes_the_dataclass_or_its_fields_as_keywords():
