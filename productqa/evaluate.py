@@ -38,7 +38,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from types import SimpleNamespace
 from pathlib import Path
 
@@ -52,6 +52,7 @@ from productqa.paths import cache_dir
 from productqa.prompts import question_for, read_heldout_templates
 from productqa.report import suite_of
 from productqa.runs import ADAPTER, base_model_path, data_folder, run_meta
+from productqa.stage_args import EvalSettings  # declared there with 03_evaluate's flags
 from productqa.tokens import apply_repair, swapped
 
 EVAL = "eval"
@@ -63,20 +64,6 @@ GPU_PER_SUITE = 200  # a share's 95% interval is then about ±0.07 at most
 CPU_PER_SUITE = 5    # the CPU demo: ~20 questions, a couple of minutes of generation
 GPU_BATCH, CPU_BATCH = 32, 8  # a 270M model batches 32 prompts of ~500 tokens in a fraction of a GPU
 HELDOUT_SEED = 0     # picks which held-out phrasing a trained product is asked with
-
-
-@dataclass
-class EvalSettings:
-    split: str = "test"
-    per_suite: int | None = None  # None: GPU_PER_SUITE on CUDA, CPU_PER_SUITE on CPU
-    max_new_tokens: int = 160
-    batch_size: int | None = None  # None: GPU_BATCH on CUDA, CPU_BATCH on CPU
-    examples: int = 2             # side-by-side examples per suite in report.md
-    retrieval_k: int | None = None  # None: the number of records the grounded questions show
-    resamples: int = 2000
-    seed: int = 0                 # of the bootstrap
-    use_cache: bool = True
-    progress: bool = True
 
 
 def for_device(settings: EvalSettings, device: str) -> EvalSettings:

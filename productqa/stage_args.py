@@ -136,3 +136,39 @@ class ExportArgs:
     # publishing (opt-in, needs a network)
     push_to_hub: Optional[str] = field(default=None, metadata={"metavar": "REPO",
                                                                "help": "upload the export to this Hub repo"})
+
+
+# -------------------------------------------------------------------------------------------------
+# 03_evaluate -> productqa.evaluate.evaluate (EvalSettings: what the evaluation itself depends on;
+# EvalArgs adds where it reads and writes, which the script resolves)
+
+@dataclass
+class EvalSettings:
+    split: str = field(default="test", metadata={
+        "choices": ("test", "val", "train"),
+        "help": "split of the held-out products (the trained suite always uses train)"})
+    per_suite: Optional[int] = field(default=None, metadata={  # None: GPU_PER_SUITE on CUDA, CPU_PER_SUITE on CPU
+        "help": "questions per suite, the first of each (default 200 on CUDA, 5 on CPU)"})
+    max_new_tokens: int = field(default=160, metadata={"help": "answer length limit (tokens)"})
+    batch_size: Optional[int] = field(default=None, metadata={  # None: GPU_BATCH on CUDA, CPU_BATCH on CPU
+        "help": "questions generated together (default 32 on CUDA, 8 on CPU)"})
+    use_cache: bool = field(default=True, metadata={"flags": ("--no-cache",),
+                                                    "help": "regenerate the base model's answers"})
+    retrieval_k: Optional[int] = field(default=None, metadata={  # None: as many as the grounded questions show
+        "help": "records retrieved per question (default: as many as the grounded questions show)"})
+    resamples: int = field(default=2000, metadata={"help": "bootstrap resamples for the intervals"})
+    examples: int = field(default=2, metadata={"help": "side-by-side examples per suite in report.md"})
+    seed: int = field(default=0, metadata={"flag": False})  # of the bootstrap
+    progress: bool = field(default=True, metadata={"flag": False})
+
+
+@dataclass
+class EvalArgs(EvalSettings):
+    run: Optional[Path] = field(default=None, metadata={"help": "training run folder (default runs/latest)"})
+    data: Optional[Path] = field(default=None, metadata={"help": "processed data folder (default: the run's)"})
+    device: Optional[str] = field(default=None, metadata={"help": "cpu or cuda (default: cuda when there is one)"})
+    out: Optional[Path] = field(default=None, metadata={"help": "output folder (default runs/<name>/eval)"})
+
+    def settings(self) -> EvalSettings:
+        """The EvalSettings part, as evaluate() takes it (and metrics.json records it)."""
+        return EvalSettings(**{spec.name: getattr(self, spec.name) for spec in dataclasses.fields(EvalSettings)})

@@ -14,34 +14,14 @@ Writes runs/<name>/eval/{metrics.json, samples.jsonl, report.md, meta.json} (or 
 model's answers are cached in ~/.cache/productqa/eval-base/ (or $PRODUCTQA_CACHE), keyed by base
 model, questions and settings, so evaluating the next training run only generates the fine-tuned answers.
 """
-import argparse
-from pathlib import Path
-
+from productqa import stage_args
 from productqa.errors import UserError, cli
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # what to evaluate
-    parser.add_argument("--run", type=Path, default=None, help="training run folder (default runs/latest)")
-    parser.add_argument("--data", type=Path, default=None, help="processed data folder (default: the run's)")
-    parser.add_argument("--split", default="test", choices=("test", "val", "train"),
-                        help="split of the held-out products (the trained suite always uses train)")
-    parser.add_argument("--per-suite", type=int, default=None,
-                        help="questions per suite, the first of each (default 200 on CUDA, 5 on CPU)")
-    # generation
-    parser.add_argument("--max-new-tokens", type=int, default=160, help="answer length limit (tokens)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="questions generated together (default 32 on CUDA, 8 on CPU)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
-    parser.add_argument("--no-cache", action="store_true", help="regenerate the base model's answers")
-    # scoring and report
-    parser.add_argument("--retrieval-k", type=int, default=None,
-                        help="records retrieved per question (default: as many as the grounded questions show)")
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for the intervals")
-    parser.add_argument("--examples", type=int, default=2, help="side-by-side examples per suite in report.md")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/<name>/eval)")
-    args = parser.parse_args(argv)
+def parse_args(argv=None) -> stage_args.EvalArgs:
+    """The flags, generated from EvalArgs and EvalSettings (productqa/stage_args.py), where each is declared once."""
+    parser = stage_args.parser(stage_args.EvalArgs, description=__doc__)
+    args = stage_args.EvalArgs(**vars(parser.parse_args(argv)))
     for flag in ("per_suite", "max_new_tokens", "batch_size", "retrieval_k", "resamples"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
@@ -73,14 +53,12 @@ def summary(result: dict) -> str:
 @cli
 def main(argv=None):
     args = parse_args(argv)
-    from productqa.evaluate import EVAL, EvalSettings, evaluate
+    from productqa.evaluate import EVAL, evaluate
     from productqa.meta import jsonable
     from productqa.runs import resolve_run, writable_out
 
     run_dir = resolve_run(args.run)
-    settings = EvalSettings(split=args.split, per_suite=args.per_suite, max_new_tokens=args.max_new_tokens,
-                            batch_size=args.batch_size, examples=args.examples, retrieval_k=args.retrieval_k,
-                            resamples=args.resamples, use_cache=not args.no_cache)
+    settings = args.settings()
     if args.data is not None and not args.data.is_dir():
         raise UserError(f"--data {args.data} is not a folder: pass the output folder of scripts/01_prepare.py")
     out = writable_out(args.out or run_dir / EVAL)

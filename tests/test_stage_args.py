@@ -7,7 +7,8 @@ import pytest
 from productqa import stage_args
 from tests.conftest import load_script
 
-STAGES = [("05_chat.py", stage_args.ChatArgs), ("04_export.py", stage_args.ExportArgs)]
+STAGES = [("05_chat.py", stage_args.ChatArgs), ("04_export.py", stage_args.ExportArgs),
+          ("03_evaluate.py", stage_args.EvalArgs)]
 
 
 @pytest.mark.parametrize("script, cls", STAGES)
@@ -32,6 +33,8 @@ def test_switches_and_short_names_keep_their_spelling():
     assert (chat.prompt, chat.sources, chat.json, chat.ctx) == ("hi", False, True, 128)
     export = load_script("04_export.py").parse_args(["--no-adapter", "--keep-f16", "--push-to-hub", "me/x"])
     assert (export.adapter, export.keep_f16, export.push_to_hub) == (False, True, "me/x")
+    evaluate = load_script("03_evaluate.py").parse_args(["--no-cache", "--split", "val"])
+    assert evaluate.settings() == stage_args.EvalSettings(use_cache=False, split="val")
 
 
 def test_a_stage_function_takes_the_dataclass_or_its_fields_as_keywords():
