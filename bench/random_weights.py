@@ -6,7 +6,7 @@
 For throughput benchmarks on a machine the real weights cannot reach (a lent GPU machine takes
 64 MiB of files; the bundled base model is 253 MB): tokens/s, step time and memory depend on the
 architecture, the shapes and the data, not on the weights' values. Losses from such a model mean
-nothing beyond "the configurations agree with each other"; the README labels the figures.
+nothing beyond "the configurations agree with each other"; docs/benchmarks.md labels the figures.
 """
 import argparse
 from pathlib import Path

@@ -2,7 +2,7 @@
 
 Used by the hostile-input tests (tests/test_prepare.py) and the full-size benchmarks (bench/): it
 lives outside the package because nothing in productqa uses it. Every word is ours: titles and
-descriptions are composed from small vocabularies below. Proportions follow the real file (README,
+descriptions are composed from small vocabularies below. Proportions follow the real file (docs/stages.md,
 "The real dataset"): ~39% of rows are empty, near-empty or duplicates; ~54% have 100+ chars.
 """
 from __future__ import annotations

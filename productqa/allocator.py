@@ -3,7 +3,7 @@
 A CPU training step allocates and frees thousands of activation and gradient tensors, most of them
 a few MB. glibc hands every block above its mmap threshold (128 KB at first) straight back to the
 kernel when it is freed, and trims the heap's top, so the next step asks for the same memory again and
-the kernel zeroes each page on its first touch. Measured on 2 cores (README, training speed): with
+the kernel zeroes each page on its first touch. Measured on 2 cores (docs/benchmarks.md, training speed): with
 gradient checkpointing on, ~1.04x; without it, where each step frees more, 02_train on the demo took
 141 s instead of 150 s (x1.07) at the same peak RSS, and the 12-step bench gained more. The same settings
 can be given as environment variables (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_); doing it here

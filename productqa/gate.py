@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 REFERENCE = "f16"
-# The gate, from the demo run's figures (README "Export"; 1,582 held-out answer tokens): q8_0 mean KLD
+# The gate, from the demo run's figures (docs/benchmarks.md, the demo's export; 1,582 held-out answer tokens): q8_0 mean KLD
 # 0.0018, base + adapter 0.0023, q6_k 0.011, q5_k_m 0.031, each >= 95% top-1 and ending its answers;
 # q4_k_m 0.30 with 88% top-1, ending 1 answer in 32. The bar sits between q5_k_m and q4_k_m.
 MAX_KLD = 0.05
@@ -173,6 +173,6 @@ def gate(forms: dict, max_kld: float, min_top1: float, reference: str = REFERENC
 
 
 def ollama_form(forms: dict, default: str, reference: str = REFERENCE) -> str:
-    """The form the Modelfile serves: one merged file (Ollama's ADAPTER is not verified here; see README):
+    """The form the Modelfile serves: one merged file (Ollama's ADAPTER is not verified here; see docs/stages.md, 4. Export):
     the default when it is one file, else the most faithful passing merged file, else the reference."""
     return default if "file" in forms[default] else most_faithful(forms, reference, merged_only=True)

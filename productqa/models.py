@@ -131,7 +131,7 @@ def hub_error(name: str, err: Exception) -> UserError:
 
 # Attention on CPU: transformers' eager path (a bf16 matmul, softmax, matmul) ran the cpu preset's
 # conversations (<= 512 tokens) ~1.1x faster end to end than SDPA's CPU kernel, for ~0.5 GB more peak
-# RSS (bench/train_bench.py, README). On CUDA, Unsloth picks its own kernels.
+# RSS (bench/train_bench.py, docs/benchmarks.md). On CUDA, Unsloth picks its own kernels.
 CPU_ATTENTION = "eager"
 
 

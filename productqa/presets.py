@@ -11,7 +11,7 @@ How a step's sequences become tensors (`batching`, productqa.train.make_trainer;
     padding_free  the batch's conversations end to end in one row, position ids restarting at each one:
                   no pad token, and the mask transformers builds from the position ids keeps conversations
                   apart. The same conversations per step as padded batches: the same loss and curve. On
-                  CPU, SDPA computes the row's whole masked square, so it is slower than grouped (README,
+                  CPU, SDPA computes the row's whole masked square, so it is slower than grouped (docs/benchmarks.md,
                   training speed); on CUDA, varlen attention computes only each conversation's own square.
     padded        padded batches in random order.
     packed        TRL's best-fit packing: conversations fill rows of max_seq_length, so a step holds
@@ -44,7 +44,7 @@ class Preset:
     logging_steps: int = field(metadata={"help": "log every N steps"})
     warmup_steps: int = field(metadata={"help": "linear warm-up steps"})
     gradient_checkpointing: bool = field(metadata={"help": "recompute activations in the backward pass: less memory, ~30%% more time"})
-    batching: str = field(metadata={"help": "how a step's conversations become tensors: %s (README, training speed)"
+    batching: str = field(metadata={"help": "how a step's conversations become tensors: %s (docs/benchmarks.md, training speed)"
                                             % ", ".join(("grouped", "padding_free", "padded", "packed", "auto"))})
 
     def as_dict(self) -> dict:
@@ -84,7 +84,7 @@ CHOICES = ("auto", *sorted(PRESETS, key=lambda name: PRESETS[name].batch_size * 
 BATCHINGS = ("padding_free", "grouped", "padded", "packed", "auto")
 BIG_GPU_GB = 20
 # The cpu preset does not recompute activations (a third less time); 02_train on the demo then peaks at
-# ~7.4 GB RSS (README). Under this much RAM it recomputes them instead (~3.8 GB), unless told.
+# ~7.4 GB RSS (docs/benchmarks.md). Under this much RAM it recomputes them instead (~3.8 GB), unless told.
 CPU_NO_RECOMPUTE_RAM_GB = 12
 
 

@@ -53,7 +53,7 @@ def test_no_repair_where_the_row_is_trained_or_is_eos():
 
 
 def test_the_bundled_gemma_needs_the_repair():
-    """Gemma 3 270M's <end_of_turn> (106) is untrained, its <eos> (1) is trained (README, 2. Train, "Stopping")."""
+    """Gemma 3 270M's <end_of_turn> (106) is untrained, its <eos> (1) is trained (docs/stages.md, 2. Train, "Stopping")."""
     from transformers import AutoModelForCausalLM
 
     from productqa.models import bundled_checkpoint
