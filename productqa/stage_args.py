@@ -1,4 +1,4 @@
-"""The parameters of 03_evaluate, 04_export and 05_chat, each declared once, as a dataclass whose fields
+"""The parameters of 03_evaluate, 04_export, 05_chat and 06_serve, each declared once, as a dataclass whose fields
 carry their default and help: the script's flags are generated from it (`parser`), and the stage's
 function takes it, or its fields as keywords (`given`). A field and its flag cannot drift apart, and a
 new parameter is one line here. (02_train's are in productqa/train_args.py, read by HfArgumentParser.)
@@ -100,6 +100,31 @@ class ChatArgs:
     ctx: int = field(default=4096, metadata={"help": "context window in tokens (history is trimmed to fit)"})
     threads: Optional[int] = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
     stats: bool = field(default=False, metadata={"help": "print load time, time to first token, tokens/s"})
+
+
+# -------------------------------------------------------------------------------------------------
+# 06_serve -> productqa.server.serve (temperature, top_p, max_tokens and sources_in_answer: what a
+# request that sets none gets, productqa.server.Defaults)
+
+@dataclass
+class ServeArgs:
+    model: Optional[Path] = field(default=None, metadata={
+        "help": "a .gguf file or an export folder (default: export/latest, its default form)"})
+    catalog: Path = field(default=DEFAULT_CATALOG, metadata={
+        "help": "the catalog written by 01_prepare (default: data/processed/catalog.sqlite)"})
+    closed_book: bool = field(default=False, metadata={"help": "serve without the catalog (answers from memory)"})
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (default: this machine only)"})
+    port: int = field(default=8000, metadata={"help": "port (0: any free one, printed)"})
+    k: int = field(default=3, metadata={"help": "catalog records given with a grounded question (1-20)"})
+    temperature: float = field(default=0.7, metadata={"help": "when a request sets none (0 = greedy)"})
+    top_p: float = field(default=0.95, metadata={"help": "when a request sets none"})
+    max_tokens: int = field(default=512, metadata={"help": "longest answer when a request sets none"})
+    sources_in_answer: bool = field(default=True, metadata={
+        "help": "keep the Sources block out of the answer's text (the sources field stays)"})  # --no-sources-in-answer
+    queue: int = field(default=16, metadata={"help": "requests that may wait for the model (more: 503)"})
+    ctx: int = field(default=4096, metadata={"help": "context window in tokens"})
+    threads: Optional[int] = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
+    log_level: str = field(default="info", metadata={"choices": ("critical", "error", "warning", "info", "debug")})
 
 
 # -------------------------------------------------------------------------------------------------

@@ -14,34 +14,15 @@ pick from a "did you mean" list), answered from them and cited. The records come
 at the end of the answer's text. A request may say "grounded": false (closed book) or
 "sources_in_answer": false. One model answers one request at a time; --queue requests wait.
 """
-import argparse
 import sys
-from pathlib import Path
 
-from productqa import paths
+from productqa import stage_args
 from productqa.errors import UserError, cli
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=None,
-                        help="a .gguf file or an export folder (default: export/latest, its default form)")
-    parser.add_argument("--catalog", type=Path, default=paths.PROCESSED / "catalog.sqlite",
-                        help="the catalog written by 01_prepare (default: data/processed/catalog.sqlite)")
-    parser.add_argument("--closed-book", action="store_true", help="serve without the catalog (answers from memory)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (0: any free one, printed)")
-    parser.add_argument("--k", type=int, default=3, help="catalog records given with a grounded question (1-20)")
-    parser.add_argument("--temperature", type=float, default=0.7, help="when a request sets none (0 = greedy)")
-    parser.add_argument("--top-p", type=float, default=0.95, help="when a request sets none")
-    parser.add_argument("--max-tokens", type=int, default=512, help="longest answer when a request sets none")
-    parser.add_argument("--no-sources-in-answer", action="store_true",
-                        help="keep the Sources block out of the answer's text (the sources field stays)")
-    parser.add_argument("--queue", type=int, default=16, help="requests that may wait for the model (more: 503)")
-    parser.add_argument("--ctx", type=int, default=4096, help="context window in tokens")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    return parser.parse_args(argv)
+def parse_args(argv=None) -> stage_args.ServeArgs:
+    """The flags, generated from ServeArgs (productqa/stage_args.py), where each is declared once."""
+    return stage_args.parse(stage_args.ServeArgs, argv, description=__doc__)
 
 
 def check(args) -> None:
@@ -61,7 +42,7 @@ def main(argv=None):
     from productqa.server import Defaults, serve
 
     defaults = Defaults(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                        sources_in_answer=not args.no_sources_in_answer)
+                        sources_in_answer=args.sources_in_answer)
     return serve(model=args.model, catalog=args.catalog, host=args.host, port=args.port, n_ctx=args.ctx,
                  threads=args.threads, k=args.k, queue_size=args.queue, defaults=defaults,
                  closed_book=args.closed_book, log_level=args.log_level)
