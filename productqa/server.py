@@ -94,6 +94,58 @@ class Reply:
         return {"sources": found["sources"], "productqa": {**found, "notes": self.notes}}
 
 
+# --- the stage: load the model and the catalog, serve until Ctrl-C or SIGTERM; the parts follow --------
+
+def serve(model=None, catalog=None, host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 4096,
+          threads: int | None = None, k: int = 3, queue_size: int = 16, defaults: Defaults = Defaults(),
+          closed_book: bool = False, log_level: str = "info", ready=None) -> int:
+    """Load the model and the catalog, listen on host:port until Ctrl-C or SIGTERM; `ready(port)` is
+    called once the socket listens (the port the system chose for port 0)."""
+    import signal
+    import socket
+
+    import uvicorn
+
+    from productqa.catalog import Catalog
+    from productqa.served import open_llama, resolve_served
+
+    served = resolve_served(model)
+    opened = None if closed_book else Catalog(catalog)  # asked for and unreadable: one sentence, exit 2
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as err:
+        raise UserError(f"cannot listen on {host}:{port} ({err.strerror}): pass another --port") from None
+    llm = open_llama(served, n_ctx=n_ctx, threads=threads)
+    worker = app = None
+    try:
+        engine = Engine(served, llm, opened, k)
+        worker = Worker(queue_size)
+        app = make_app(engine, worker, defaults)
+        port = listener.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5))
+        print(f"serving {served.label} as {NAME!r}{'' if opened is None else f' with the catalog {catalog}'}\n"
+              f"  OpenAI: http://{host}:{port}/v1   Ollama: http://{host}:{port}   (Ctrl-C stops)", flush=True)
+        if ready is not None:
+            ready(port)
+        # uvicorn shuts down gracefully on Ctrl-C / SIGTERM, then raises the signal again to the handler it
+        # found: this one, so that the model and catalog below are closed and the exit status is 0
+        previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run(sockets=[listener])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        if worker is not None:
+            worker.stop(app.state.cancel_running if app is not None else lambda: None)
+        listener.close()
+        llm.close()
+        if opened is not None:
+            opened.close()
+    print("stopped", flush=True)
+    return 0
+
+
 # --- reading a request ---------------------------------------------------------------------------
 
 def _text(content, where: str) -> str:
@@ -494,51 +546,3 @@ def make_app(engine: Engine, worker: Worker, defaults: Defaults, created: float 
     return app
 
 
-def serve(model=None, catalog=None, host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 4096,
-          threads: int | None = None, k: int = 3, queue_size: int = 16, defaults: Defaults = Defaults(),
-          closed_book: bool = False, log_level: str = "info", ready=None) -> int:
-    """Load the model and the catalog, listen on host:port until Ctrl-C or SIGTERM; `ready(port)` is
-    called once the socket listens (the port the system chose for port 0)."""
-    import signal
-    import socket
-
-    import uvicorn
-
-    from productqa.catalog import Catalog
-    from productqa.served import open_llama, resolve_served
-
-    served = resolve_served(model)
-    opened = None if closed_book else Catalog(catalog)  # asked for and unreadable: one sentence, exit 2
-    try:
-        listener = socket.create_server((host, port))
-    except OSError as err:
-        raise UserError(f"cannot listen on {host}:{port} ({err.strerror}): pass another --port") from None
-    llm = open_llama(served, n_ctx=n_ctx, threads=threads)
-    worker = app = None
-    try:
-        engine = Engine(served, llm, opened, k)
-        worker = Worker(queue_size)
-        app = make_app(engine, worker, defaults)
-        port = listener.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5))
-        print(f"serving {served.label} as {NAME!r}{'' if opened is None else f' with the catalog {catalog}'}\n"
-              f"  OpenAI: http://{host}:{port}/v1   Ollama: http://{host}:{port}   (Ctrl-C stops)", flush=True)
-        if ready is not None:
-            ready(port)
-        # uvicorn shuts down gracefully on Ctrl-C / SIGTERM, then raises the signal again to the handler it
-        # found: this one, so that the model and catalog below are closed and the exit status is 0
-        previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            server.run(sockets=[listener])
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    finally:
-        if worker is not None:
-            worker.stop(app.state.cancel_running if app is not None else lambda: None)
-        listener.close()
-        llm.close()
-        if opened is not None:
-            opened.close()
-    print("stopped", flush=True)
-    return 0
