@@ -41,6 +41,7 @@ from productqa.catalog import CatalogWriter
 from productqa.clean import cap_length, clean_and_judge, clean_text
 from productqa.data import SPLITS, LineReader, parse_fields, split_of
 from productqa.errors import UserError
+from productqa.stage_args import PrepareArgs, given
 from productqa.files import copy_range, output_set, write_all, write_json
 from productqa.hashing import digest8
 from productqa.progress import progress as progress_bar
@@ -93,26 +94,22 @@ class Settings:
 # -----------------------------------------------------------------------------------------------
 # the stage: clean every record into the catalog, then write the rows of each split; the parts follow
 
-def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, val_size: float = 0.05,
-            test_size: float = 0.05, seed: int = 3407, min_chars: int = 30, max_chars: int = 400,
-            k: int = 3, absent_share: float = 0.2, closed_book_share: float = 0.2,
-            partial_share: float = 0.15, followup_share: float = 0.15, workers: int | None = None,
-            progress: bool = True, args=None) -> dict:
+def prepare(input_path: Path, out_dir: Path, options: PrepareArgs | None = None, *, progress: bool = True,
+            meta: bool = False, **keywords) -> dict:
     """Run the whole stage and return stats (read, kept, dropped per reason, caps and the records each
     cut, rows per split and kind), with "seconds", and the wall and CPU "timings" and "peak_rss_mb" of
     its steps, and the "zip_member" read where the input is a zip archive (those not in stats.json).
-    `args` (the script's): meta.json is written too, with them and these figures. The outputs replace
-    the last ones together, and only when all are written; a second run into `out_dir` meanwhile is
-    refused."""
-    _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k,
-                     absent_share, closed_book_share, partial_share, followup_share)
-    if workers is not None and workers < 1:
-        raise UserError("--workers must be at least 1 (or left out: one a core)")
-    settings = Settings(min_chars, max_chars, val_size, test_size)
-    mix = Mix(k, absent_share, closed_book_share, partial_share, followup_share)
+    `options` (productqa.stage_args.PrepareArgs), or any of its fields as keywords: the parameters; the
+    input and output folder are the first two. `meta`: write meta.json too (the script's run), with them
+    and these figures. The outputs replace the last ones together, and only when all are written; a
+    second run into `out_dir` meanwhile is refused."""
+    o = given(PrepareArgs, options, {**keywords, "input": Path(input_path), "out": Path(out_dir)})
+    _check_arguments(o)
+    settings = Settings(o.min_chars, o.max_chars, o.val_size, o.test_size)
+    mix = Mix(o.k, o.absent_share, o.closed_book_share, o.partial_share, o.followup_share)
     templates = read_question_templates()
-    workers = workers or os.cpu_count() or 1
-    out_dir = Path(out_dir)
+    workers = o.workers or os.cpu_count() or 1
+    input_path, out_dir = o.input, o.out
     steps = Steps()
 
     with contextlib.ExitStack() as stack:
@@ -125,7 +122,7 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
         stack.callback(parts.close)
         texts = TextFile(parts.folder)
         stack.callback(texts.close)
-        collector = _clean_all(reader, settings, workers, Collector(catalog, texts, parts, max_records), progress)
+        collector = _clean_all(reader, settings, workers, Collector(catalog, texts, parts, o.max_records), progress)
         steps.done("1. pass 1: read, clean, catalog records")
         if collector.read == 0:  # raised before any output is renamed: an earlier good output stays
             raise UserError(f"{input_path} has no records: expected JSON Lines with uid, title and content")
@@ -137,7 +134,7 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
         distractors = _distractors(collector, catalog, texts)
         steps.done("2. distractor index")
         outputs = {split: stack.enter_context(open(staging / f"{split}.jsonl", "wb")) for split in SPLITS}
-        job = RowJob(texts, parts, distractors, templates, mix, seed)
+        job = RowJob(texts, parts, distractors, templates, mix, o.seed)
         per_split, kinds, catalog_seconds = _write_rows(job, outputs, workers, progress, catalog.close)
         steps.done("3. pass 2: rows; catalog indexes meanwhile")
 
@@ -162,9 +159,9 @@ def prepare(input_path: Path, out_dir: Path, *, max_records: int | None = None, 
                    "timings": {**steps.times,
                                "3a. catalog indexes (a thread in 3.)": {"wall": round(catalog_seconds, 2)}},
                    "peak_rss_mb": Steps.peak_rss_mb()}
-        if args is not None:  # the script's meta.json: replaced with the outputs it describes
+        if meta:  # the script's meta.json: replaced with the outputs it describes
             from productqa.meta import write_meta
-            write_meta(staging / "meta.json", "prepare", args, stats=figures)
+            write_meta(staging / "meta.json", "prepare", o, stats=figures)
         # leaving the block renames the outputs into place together (files.output_set)
     return figures
 
@@ -650,18 +647,21 @@ class Steps:
                 "largest worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}
 
 
-def _check_arguments(max_records, val_size, test_size, min_chars, max_chars, k, *shares):
-    if not (0 <= val_size < 1 and 0 <= test_size < 1 and val_size + test_size < 1):
+def _check_arguments(o: PrepareArgs) -> None:
+    if not (0 <= o.val_size < 1 and 0 <= o.test_size < 1 and o.val_size + o.test_size < 1):
         raise UserError("--val-size and --test-size must be fractions in [0, 1) that sum to less than 1")
-    if max_records is not None and max_records < 1:
+    if o.max_records is not None and o.max_records < 1:
         raise UserError("--max-records must be a positive number")
-    if min_chars < 1 or max_chars < 2 * min_chars:
+    if o.min_chars < 1 or o.max_chars < 2 * o.min_chars:
         raise UserError("--min-chars must be at least 1 and --max-chars at least twice --min-chars")
-    if k < 1:
+    if o.k < 1:
         raise UserError("--k (records shown with a grounded question) must be at least 1")
+    shares = (o.absent_share, o.closed_book_share, o.partial_share, o.followup_share)
     if not (all(0 <= share <= 1 for share in shares) and sum(shares) <= 1):
         raise UserError("--absent-share, --closed-book-share, --partial-share and --followup-share must be "
                         "fractions that sum to at most 1")
+    if o.workers is not None and o.workers < 1:
+        raise UserError("--workers must be at least 1 (or left out: one a core)")
 
 
 def _timed(func) -> float:

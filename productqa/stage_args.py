@@ -1,4 +1,4 @@
-"""The parameters of 03_evaluate, 04_export, 05_chat and 06_serve, each declared once, as a dataclass whose fields
+"""The parameters of 01_prepare, 03_evaluate, 04_export, 05_chat and 06_serve, each declared once, as a dataclass whose fields
 carry their default and help: the script's flags are generated from it (`parser`), and the stage's
 function takes it, or its fields as keywords (`given`). A field and its flag cannot drift apart, and a
 new parameter is one line here. (02_train's are in productqa/train_args.py, read by HfArgumentParser.)
@@ -62,6 +62,38 @@ def given(cls, args=None, keywords: dict | None = None):
     """What a stage function was called with: an instance of `cls` (default: every field's default),
     each keyword replacing its field. An unknown keyword is a TypeError, as for any function."""
     return dataclasses.replace(args if args is not None else cls(), **(keywords or {}))
+
+
+# -------------------------------------------------------------------------------------------------
+# 01_prepare -> productqa.prepare.prepare
+
+@dataclass
+class PrepareArgs:
+    # input / output
+    input: Path = field(default=paths.SAMPLE_DATA, metadata={
+        "help": "trn.json or trn.json.gz (JSON Lines), or the zip archive that holds one"})
+    out: Path = field(default=paths.PROCESSED, metadata={"help": "output folder"})
+    # selection and splits
+    max_records: Optional[int] = field(default=None, metadata={"help": "keep at most this many records"})
+    val_size: float = field(default=0.05, metadata={"help": "fraction of records in val"})
+    test_size: float = field(default=0.05, metadata={"help": "fraction of records in test"})
+    seed: int = field(default=3407, metadata={"help": "seed for question phrasing, row kinds and distractors"})
+    # grounded rows (RAFT)
+    k: int = field(default=3, metadata={"help": "catalog records shown with a grounded question"})
+    absent_share: float = field(default=0.2, metadata={
+        "help": "share of questions whose product is left out of the records (answer: not in the catalog)"})
+    closed_book_share: float = field(default=0.2, metadata={
+        "help": "share of questions asked with no records (what fine-tuning itself teaches)"})
+    partial_share: float = field(default=0.15, metadata={
+        "help": "share of questions that name the product by part of its title"})
+    followup_share: float = field(default=0.15, metadata={
+        "help": "share of questions asked as a follow-up, after an earlier one named the product"})
+    # cleaning
+    min_chars: int = field(default=30, metadata={"help": "drop descriptions shorter than this"})
+    max_chars: int = field(default=400, metadata={"help": "cut longer descriptions at a sentence end"})
+    # speed
+    workers: Optional[int] = field(default=None, metadata={
+        "help": "worker processes that clean records and write rows (default: all cores)"})
 
 
 # -------------------------------------------------------------------------------------------------

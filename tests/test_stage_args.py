@@ -8,7 +8,8 @@ from productqa import stage_args
 from tests.conftest import load_script
 
 STAGES = [("05_chat.py", stage_args.ChatArgs), ("04_export.py", stage_args.ExportArgs),
-          ("03_evaluate.py", stage_args.EvalArgs), ("06_serve.py", stage_args.ServeArgs)]
+          ("03_evaluate.py", stage_args.EvalArgs), ("06_serve.py", stage_args.ServeArgs),
+          ("01_prepare.py", stage_args.PrepareArgs)]
 
 
 @pytest.mark.parametrize("script, cls", STAGES)
