@@ -204,9 +204,18 @@ def cap_length(text: str, max_chars: int) -> str:
     ends = [m.end() for m in _SENTENCE_END.finditer(head)]
     if ends and ends[-1] >= max_chars // 2:
         return head[: ends[-1]].rstrip()
-    cut = head[:max_chars - 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return cut_at_word(text, max_chars)
+
+
+def cut_at_word(text: str, max_chars: int) -> str:
+    """`text` longer than `max_chars` cut at its last word with '…', or mid-word where that would keep
+    less than half of `max_chars`: '…' included, at most `max_chars` characters (titles and descriptions)."""
+    if len(text) <= max_chars:
+        return text
+    head = text[:max_chars - 1]
+    cut = head.rsplit(" ", 1)[0].rstrip(" ,;:-")
     if len(cut) < max_chars // 2:
-        cut = head[:max_chars - 1].rstrip()
+        cut = head.rstrip()
     return cut + "…"
 
 

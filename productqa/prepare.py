@@ -38,7 +38,7 @@ from typing import Iterator
 import numpy as np
 
 from productqa.catalog import CatalogWriter
-from productqa.clean import cap_length, clean_and_judge, clean_text
+from productqa.clean import cap_length, clean_and_judge, clean_text, cut_at_word
 from productqa.data import SPLITS, LineReader, parse_fields, split_of
 from productqa.errors import UserError
 from productqa.stage_args import PrepareArgs, given
@@ -166,16 +166,6 @@ def prepare(input_path: Path, out_dir: Path, options: PrepareArgs | None = None,
     return figures
 
 
-def cut_title(title: str, limit: int) -> str:
-    """A title longer than `limit` cut at its last space in the first half or more, else mid-word, and
-    marked '…' (within the limit)."""
-    if len(title) <= limit:
-        return title
-    head = title[:limit - 1]
-    space = head.rfind(" ")
-    return (head[:space] if space >= limit // 2 else head).rstrip(" ,;:-") + "…"
-
-
 def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> tuple[str, str, str, str, int] | str:
     """One raw line -> the catalog record to keep (uid, title, description, split, its CUT_* flags), or
     why it was dropped."""
@@ -192,7 +182,7 @@ def clean_record(raw: bytes, settings: Settings, utf8_checked: bool = False) -> 
     if not title:
         return "empty_title"
     cut = CUT_TITLE if len(title) > settings.title_chars else 0
-    title = cut_title(title, settings.title_chars)
+    title = cut_at_word(title, settings.title_chars)
     description, reason = clean_and_judge(content, title, settings.min_chars)
     if reason:
         return reason
