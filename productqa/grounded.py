@@ -19,6 +19,10 @@ The row kinds 01_prepare writes (RAFT, Zhang et al. 2024):
     followup     the same, asked again with a follow-up question (prompts/followups_*.txt) -> answer.txt
     absent       k hard distractors, no gold record (the title whole or part of it) -> not_in_catalog.txt
     closed_book  no records                                                     -> the description
+    fact         like grounded, a factual question ("Who wrote it?", productqa.facts) -> the record's
+                 sentence that states the fact, cited (answer.txt with that sentence)
+    not_said     like fact, asking what the record does not mention -> "The catalog record does not
+                 say ..." (prompts/facts.yaml), cited: the record it read
 """
 from __future__ import annotations
 
@@ -29,8 +33,9 @@ from typing import Protocol, Sequence
 from productqa.paths import PROMPTS
 from productqa.prompts import read_prompt
 
-KINDS = ("grounded", "partial", "followup", "absent", "closed_book")
-ANSWERED = ("grounded", "partial", "followup")  # the kinds whose answer is the gold record's, cited
+KINDS = ("grounded", "partial", "followup", "absent", "closed_book", "fact", "not_said")
+ANSWERED = ("grounded", "partial", "followup", "fact", "not_said")  # the gold record is shown; cited
+FACT_KINDS = ("fact", "not_said")  # rows a product gets besides its own kind's (productqa.raft.fact_rows)
 # The citation ends the answer (answer.txt: "{description} [{number}]"): a bracketed number inside the
 # text is the record's own ("Volume [2]", "[100] recipes"), copied with it, not a citation, so only the
 # last mark counts, with the spaces and full stop a model may put around it.

@@ -37,25 +37,30 @@ from typing import Iterator
 
 import numpy as np
 
+from productqa import facts
 from productqa.catalog import CatalogWriter
 from productqa.clean import cap_length, clean_and_judge, clean_text, cut_at_word
 from productqa.data import SPLITS, LineReader, parse_fields, split_of
 from productqa.errors import UserError
 from productqa.stage_args import PrepareArgs, given
-from productqa.files import copy_range, output_set, write_all, write_json
+from productqa.files import copy_range, json_line, output_set, write_all, write_json
 from productqa.hashing import digest8
 from productqa.progress import progress as progress_bar
-from productqa.grounded import ANSWERED
+from productqa.grounded import ANSWERED, FACT_KINDS
 from productqa.prompts import pick_template, read_followups, read_question_templates
 from productqa.raft import (
     SPLIT_CODES,
     Distractors,
+    FactRow,
     Mix,
+    Product,
     RowFormat,
     asks_partially,
     context_of,
     escaped,
+    fact_rows,
     kind_of,
+    make_row,
     same_title_groups,
 )
 from productqa.titles import normalize_title, partial_titles
@@ -106,7 +111,8 @@ def prepare(input_path: Path, out_dir: Path, options: PrepareArgs | None = None,
     o = given(PrepareArgs, options, {**keywords, "input": Path(input_path), "out": Path(out_dir)})
     _check_arguments(o)
     settings = Settings(o.min_chars, o.max_chars, o.val_size, o.test_size)
-    mix = Mix(o.k, o.absent_share, o.closed_book_share, o.partial_share, o.followup_share)
+    mix = Mix(o.k, o.absent_share, o.closed_book_share, o.partial_share, o.followup_share, o.fact_share,
+              o.not_said_share)
     templates = read_question_templates()
     workers = o.workers or os.cpu_count() or 1
     input_path, out_dir = o.input, o.out
@@ -139,7 +145,7 @@ def prepare(input_path: Path, out_dir: Path, options: PrepareArgs | None = None,
         steps.done("3. pass 2: rows; catalog indexes meanwhile")
 
         kept = collector.kept
-        asked = sum(per_split)
+        asked = sum(n for kind, n in kinds.items() if kind not in FACT_KINDS)  # products asked about
         stats = {
             "read": collector.read,
             "kept": kept,
@@ -571,6 +577,26 @@ class RowJob:
         return escaped(pick_template(self.followups, uid, self.seed))
 
 
+    def fact_line(self, index: int, uid: str, product: list[bytes], fact: FactRow) -> bytes:
+        """The JSON line of a factual row (raft.fact_rows): the product among its distractors, as its
+        grounded row shows them, asked the fact by its title or as a follow-up to a question that named it.
+        Built from decoded fields with make_row: a few such rows a product, not worth a RowFormat layout."""
+        shown = context_of(index, uid, fact.kind, self.mix, self.distractors, self.seed, self.rng)
+        record = Product(*(_unescaped(field) for field in product))
+        context = [record if i == index else Product(*(_unescaped(f) for f in self.texts.shown(i))) for i in shown]
+        which = "follow" if fact.follow else "ask"
+        question = facts.question(fact.asked, None if fact.follow else record.title, fact.language, which,
+                                  uid + fact.kind, self.seed)
+        earlier = _unescaped(self.question(uid, product[1])) if fact.follow else None
+        return json_line(make_row(record, question, fact.kind, context, shown.index(index) + 1, earlier,
+                                  fact)).encode("utf-8")
+
+
+def _unescaped(field: bytes) -> str:
+    """A field as RowFormat holds it (JSON-escaped UTF-8, without quotes) back to text."""
+    return json.loads(b'"' + field + b'"')
+
+
 _JOB: RowJob | None = None
 
 
@@ -603,6 +629,9 @@ def write_row_block(first: int) -> tuple[list[tuple[str, int]], Counter, list[in
             question, earlier = job.followup(uid), question
         lines[splits[index]].append(job.format.line(kind, product, question, context, number, earlier))
         kinds[kind] += 1
+        for fact in fact_rows(uid, _unescaped(product[2]), job.mix, job.seed):
+            lines[splits[index]].append(job.fact_line(index, uid, product, fact))
+            kinds[fact.kind] += 1
     where = [job.parts.put(b"".join(split_lines), split) for split, split_lines in zip(SPLITS, lines)]
     return where, kinds, [len(split_lines) for split_lines in lines]
 
@@ -650,6 +679,8 @@ def _check_arguments(o: PrepareArgs) -> None:
     if not (all(0 <= share <= 1 for share in shares) and sum(shares) <= 1):
         raise UserError("--absent-share, --closed-book-share, --partial-share and --followup-share must be "
                         "fractions that sum to at most 1")
+    if not (0 <= o.fact_share <= 1 and 0 <= o.not_said_share <= 1):
+        raise UserError("--fact-share and --not-said-share must be fractions in [0, 1]")
     if o.workers is not None and o.workers < 1:
         raise UserError("--workers must be at least 1 (or left out: one a core)")
 

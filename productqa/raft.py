@@ -20,7 +20,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from productqa import grounded
+from productqa import facts, grounded
+from productqa.facts import Asked
 from productqa.files import json_line
 from productqa.grounded import KINDS
 from productqa.hashing import unit_hash
@@ -46,6 +47,8 @@ class Mix:
     closed_book_share: float = 0.2
     partial_share: float = 0.15
     followup_share: float = 0.15
+    fact_share: float = 1.0      # of products whose record states a fact (facts.stated): a factual row too
+    not_said_share: float = 0.2  # of products: a row asking a fact their record does not mention
 
 
 def kind_of(uid: str, mix: Mix, seed: int) -> str:
@@ -58,6 +61,51 @@ def kind_of(uid: str, mix: Mix, seed: int) -> str:
             return kind
         position -= share
     return "grounded"
+
+
+class FactRow(NamedTuple):
+    """A factual row planned for a product: `kind` "fact" (answered with `reply`, the record's words
+    that state `words`) or "not_said" (answered with the not-said sentence, `reply`); asked in
+    `language`, naming the product or (`follow`) as a follow-up to a question that named it."""
+    kind: str
+    asked: Asked
+    language: str
+    follow: bool
+    reply: str
+    words: str | None
+
+
+COUNTED = ("pages", "recipes", "stories", "pieces")  # what a not-said row asks a count of
+
+
+def fact_rows(uid: str, description: str, mix: Mix, seed: int) -> list[FactRow]:
+    """The factual rows of a product besides its kind_of() row, decided by hashes of (seed, uid): one
+    "fact" row (a share `mix.fact_share` of the products whose record states a fact, the fact picked
+    among those stated), one "not_said" row (a share `mix.not_said_share`, the fact picked among those
+    the record does not mention at all: facts.mentions). A third of them are asked in Portuguese, half
+    as follow-ups."""
+    rows = []
+    key = str(seed)
+
+    def manner(tag: str) -> tuple[str, bool]:
+        return ("pt" if unit_hash("fact-language", tag, key, uid) < 1 / 3 else "en",
+                unit_hash("fact-follow", tag, key, uid) < 0.5)
+
+    if mix.fact_share and unit_hash("fact", key, uid) < mix.fact_share:
+        found = facts.stated(description)
+        if found:
+            fact = found[int(unit_hash("fact-pick", key, uid) * len(found))]
+            rows.append(FactRow("fact", Asked(fact.kind, fact.noun), *manner("fact"), fact.excerpt, fact.words))
+    if mix.not_said_share and unit_hash("not-said", key, uid) < mix.not_said_share:
+        noun = COUNTED[int(unit_hash("not-said-noun", key, uid) * len(COUNTED))]
+        absent = [asked for asked in (Asked(kind, noun if kind == "count" else None) for kind in facts.FACTS)
+                  if not facts.mentions(asked, description)]
+        if absent:
+            asked = absent[int(unit_hash("not-said-pick", key, uid) * len(absent))]
+            language, follow = manner("not_said")
+            rows.append(FactRow("not_said", asked, language, follow,
+                                facts.not_said(asked, description, language), None))
+    return rows
 
 
 def asks_partially(uid: str, seed: int) -> bool:
@@ -182,18 +230,23 @@ def context_of(gold: int, uid: str, kind: str, mix: Mix, distractors: Distractor
 
 
 def make_row(product: Product, question: str, kind: str, context: Sequence[Product] | None,
-             number: int | str | None = None, earlier: str | None = None) -> dict:
+             number: int | str | None = None, earlier: str | None = None, fact: FactRow | None = None) -> dict:
     """One ShareGPT row of `kind` about `product`, showing `context` (context_of's records); an answered
     row's answer cites `number`, the product's place in `context` (found there when not given); a
-    follow-up row's `question` comes after the `earlier` one that named the product."""
+    follow-up row's `question` comes after the `earlier` one that named the product. A factual row
+    ("fact", "not_said") answers with `fact.reply`, cited, and records the fact asked."""
     if kind == "closed_book":
         reply = product.description
     elif kind in grounded.ANSWERED:
-        reply = grounded.answer(product, number if number is not None else list(context).index(product) + 1)
+        number = number if number is not None else list(context).index(product) + 1
+        shown = product if fact is None else Product(product.uid, product.title, fact.reply)
+        reply = grounded.answer(shown, number)
     else:
         reply = grounded.not_in_catalog()
+    asked = {} if fact is None else {"fact": {"kind": fact.asked.kind, "noun": fact.asked.noun,
+                                              "language": fact.language, "words": fact.words}}
     return {"id": product.uid, "title": product.title, "kind": kind, "question": question,
-            **({"earlier": earlier} if kind == "followup" else {}),
+            **({"earlier": earlier} if earlier is not None else {}), **asked,
             "context": [record.uid for record in context] if context is not None else None,
             "conversations": [{"from": "human", "value": grounded.user_turn(question, context, earlier)},
                               {"from": "gpt", "value": reply}]}
