@@ -21,8 +21,8 @@ demo: setup
 	$(PY) scripts/04_export.py --quant q8_0,q4_k_m --gate-samples 6
 	@echo; echo "--- a product of the held-out test split: the answer reproduces its record, cites it and stops"
 	$(PY) scripts/05_chat.py -p 'Tell me about "The Backyard Chicken Handbook"' --temperature 0 --max-tokens 200 --stats --json
-	@echo; echo "--- a conversation: a follow-up, a partial title, a did-you-mean and a pick, a product the catalog lacks"
-	printf '%s\n' 'Tell me about "The Backyard Chicken Handbook"' 'Who is it for?' 'Tell me about Hidden Archive' \
+	@echo; echo "--- a conversation: two factual follow-ups (one the record answers, one it does not), a partial title, a did-you-mean and a pick, a product the catalog lacks"
+	printf '%s\n' 'Tell me about "The Backyard Chicken Handbook"' 'How many recipes does it have?' 'How much does it cost?' 'Tell me about Hidden Archive' \
 		'Tell me about Coffee' 2 'Tell me about The Velvet Submarine Cookbook' | \
 		$(PY) scripts/05_chat.py --temperature 0 --max-tokens 200
 

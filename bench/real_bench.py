@@ -17,7 +17,9 @@ kept when its output already exists (--fresh redoes them):
      the same conversation (one phrasing of prompts/followups_*.txt, one never trained); the same
      products by partial titles (up to two of titles.partial_titles, and the main title's words in
      reverse order; none that is another product's whole title), picking the product when the chat lists it as "did you mean"; every held-back
-     title, and every title several products share; each model as the chat runs (the refusal banned
+     title, and every title several products share; factual questions about the held-out products (each fact
+     productqa.facts finds in the record, and one fact the record does not mention), with phrasings held out
+     of training (prompts/facts.yaml), some as follow-ups; each model as the chat runs (the refusal banned
      when code found the title) and, with --arms both, with the model alone deciding, to show which is whose.
 
 Per model and arm it prints: found (retrieval put the product first by its title), right record (the
@@ -26,7 +28,8 @@ model's [n] is the product's number), starred right (the Sources star the produc
 record whose text differs), wrong starred, false refusals, stopped by itself, absent refused, shared
 titles listed; partial titles answered outright (and with the right record cited), answered or
 listed, another product answered, the pick's answer right; follow-ups kept on the product, right
-record, cited right. Writes <out>/real_bench.json.
+record, cited right; factual answers right (the fact's words, cited right, at most 40 words) and each part,
+unanswerable ones right (the record does not say, nothing invented) and each part. Writes <out>/real_bench.json.
 """
 import argparse
 import json
@@ -43,8 +46,10 @@ from productqa import paths  # noqa: E402,F401  (Unsloth's environment before an
 
 DEFAULT_REAL = ROOT.parent / "shared" / "real" / "trn_dev.json"
 # follow-ups no training row asks (prompts/followups_*.txt are the trained ones)
-UNTRAINED_FOLLOWUPS = ["Who is the author?", "How many pages does it have?", "Is it suitable for children?",
-                       "What's the story?", "E sobre o que é?"]
+KINDS = ("held_out", "partial", "absent", "shared", "factual", "unanswerable")  # what is asked (followups: after held_out)
+# (ones that ask one fact, "Who is the author?", are asked as factual questions: prompts/facts.yaml)
+UNTRAINED_FOLLOWUPS = ["What's the story?", "E sobre o que é?", "Tell me everything about it.",
+                       "What is this one like, then?", "Describe it in full."]
 
 
 class Quiet:
@@ -133,6 +138,7 @@ def questions(processed: Path, held: list[dict], catalog) -> list[dict]:
                     continue  # another product's whole title, in some order: asking for it is asking for that one
                 asked.append({"kind": "partial", "uid": row["id"], "title": row["title"], "form": form,
                               "question": question_for(form, row["id"], templates, 0)})
+    asked += fact_questions(processed, catalog, templates)
     for row in held:
         asked.append({"kind": "absent", "uid": str(row["uid"]), "title": row["title"],
                       "question": question_for(row["title"], str(row["uid"]), templates, 0)})
@@ -144,11 +150,65 @@ def questions(processed: Path, held: list[dict], catalog) -> list[dict]:
     return asked
 
 
+def fact_questions(processed: Path, catalog, templates: list[str]) -> list[dict]:
+    """Factual questions about the held-out products, each with a phrasing held out of training (a third in
+    Portuguese, half as a follow-up after a held-out question that named the product): every fact the
+    rules find in the record ("factual", its words to find in the answer), and one fact the record does
+    not mention at all ("unanswerable")."""
+    from productqa import facts
+    from productqa.facts import Asked
+    from productqa.hashing import unit_hash
+    from productqa.prompts import question_for
+    from productqa.raft import COUNTED
+
+    asked = []
+    for split in ("val", "test"):
+        for line in open(processed / f"{split}.jsonl", encoding="utf-8"):
+            row = json.loads(line)
+            if row["kind"] in ("fact", "not_said"):
+                continue  # the product's own row is read once, below
+            uid, title = row["id"], row["title"]
+            description = catalog.get(uid).description
+            noun = COUNTED[int(unit_hash("bench-noun", uid) * len(COUNTED))]
+            unmentioned = [a for a in (Asked(k, noun if k == "count" else None) for k in facts.FACTS)
+                           if not facts.mentions(a, description)]
+            plan = [("factual", Asked(f.kind, f.noun), f.words) for f in facts.stated(description)]
+            if unmentioned:
+                plan.append(("unanswerable", unmentioned[int(unit_hash("bench-unsaid", uid) * len(unmentioned))], None))
+            for kind, fact, words in plan:
+                key = f"{uid}\x1f{fact.kind}"
+                language = "pt" if unit_hash("bench-language", key) < 1 / 3 else "en"
+                follow = unit_hash("bench-follow", key) < 0.5
+                question = facts.question(fact, None if follow else title, language,
+                                          "follow_heldout" if follow else "ask_heldout", key)
+                asked.append({"kind": kind, "uid": uid, "title": title, "fact": fact.kind, "noun": fact.noun,
+                              "language": language, "words": words, "question": question,
+                              **({"earlier": question_for(title, uid, templates, 0)} if follow else {})})
+    return asked
+
+
+def judge_fact(item: dict, turn, catalog) -> dict:
+    """The productqa.fact_scores figures of a factual or unanswerable answer, and whether the product's
+    record was among those the model was given."""
+    from productqa import fact_scores
+
+    number = next((n for n, s in enumerate(turn.sources, 1) if s.uid == item["uid"]), 0)
+    if item["kind"] == "factual":
+        scores = fact_scores.fact_answer_scores(turn.assistant, item["words"], number)
+    else:
+        record = catalog.get(item["uid"])
+        scores = fact_scores.not_said_scores(turn.assistant, f"{record.title}\n{record.description}", number)
+    return {**scores, "found": turn.grounded and number > 0, "words_count": len(turn.assistant.split()),
+            "stopped": turn.ended}
+
+
 def judge(item: dict, turn, catalog) -> dict:
     """The figures of one answer."""
     from productqa import grounded
     from productqa import metrics as M
 
+    if item["kind"] in ("factual", "unanswerable"):
+        return judge_fact(item, turn, catalog)
     if item["kind"] == "absent":
         return {"refused": grounded.is_refusal(turn.assistant) and not turn.grounded}
     if item["kind"] == "shared":
@@ -190,6 +250,8 @@ def ask_all(export: Path, catalog, asked: list[dict], ban: bool, max_tokens: int
     try:
         for item in asked:
             session.reset()
+            if "earlier" in item:  # a follow-up: the question that named the product comes first
+                session.ask(item["earlier"])
             turn = session.ask(item["question"])
             results.append({**item, "answer": turn.assistant, "cited": turn.cited, "supported": turn.supported,
                             **judge(item, turn, catalog)})
@@ -222,7 +284,14 @@ def figures(results: list[dict]) -> dict:
             "partial_answered_cited": share("partial", "answered_cited"),
             "partial_wrong": share("partial", "wrong_product"), "partial_picked_right": share("partial", "picked_right", "listed"),
             "followup_focus": share("followup", "focus"), "followup_right": share("followup", "right_record"),
-            "followup_cited": share("followup", "cited_right")}
+            "followup_cited": share("followup", "cited_right"),
+            "factual_right": share("factual", "answered_right"), "factual_words": share("factual", "right_words"),
+            "factual_cited": share("factual", "cited_right"), "factual_short": share("factual", "short"),
+            "factual_not_said": share("factual", "not_said"), "factual_refused": share("factual", "false_refusal"),
+            "unanswerable_right": share("unanswerable", "right"),
+            "unanswerable_says": share("unanswerable", "says_not_said"),
+            "unanswerable_invents_nothing": share("unanswerable", "invents_nothing"),
+            "unanswerable_refused": share("unanswerable", "false_refusal")}
 
 
 def main():
@@ -239,6 +308,8 @@ def main():
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--fresh", action="store_true", help="redo every step")
+    parser.add_argument("--only", nargs="+", choices=KINDS, default=None,
+                        help="ask only these kinds of question (default: all)")
     parser.add_argument("--arms", choices=("chat", "both"), default="both",
                         help="chat: only as the chat runs; both: also with the model alone deciding refusals")
     args = parser.parse_args()
@@ -264,8 +335,11 @@ def main():
 
     catalog = Catalog(processed / "catalog.sqlite")
     asked = questions(processed, held, catalog)
-    kinds = {kind: sum(a["kind"] == kind for a in asked) for kind in ("held_out", "partial", "absent", "shared")}
+    if args.only:
+        asked = [a for a in asked if a["kind"] in args.only]
+    kinds = {kind: sum(a["kind"] == kind for a in asked) for kind in KINDS}
     kinds["followup"] = sum(len(a.get("followups", ())) for a in asked)
+    kinds["factual_followups"] = sum("earlier" in a for a in asked)
     print(f"asking {kinds} on {cpu_name()}", flush=True)
     previous = out / "real_bench.json"
     kept = json.loads(previous.read_text())["models"] if args.only_also and previous.exists() else {}

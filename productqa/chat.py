@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from productqa import attribution, flags, grounded, history
+from productqa import attribution, facts, flags, grounded, history
 from productqa.catalog import REASONS
 from productqa.chat_format import prompt_messages
 from productqa.control_text import as_text
@@ -303,7 +303,11 @@ def format_sources(turn: "Turn") -> str:
         mark = ("*" if source.uid in turn.supported else " ") + ("" if base_from is None else
                                                                  "b" if source.uid in base_from else " ")
         lines.append(f" {mark}[{rank}] {source.uid}  {source.title}  (score {source.score:.2f})")
-    if turn.grounded and turn.assistant and not turn.supported:
+    if turn.grounded and turn.assistant and facts.is_not_said(turn.assistant):
+        read = [f"[{n}]" for n, source in enumerate(turn.sources, 1) if source.uid in turn.cited]
+        lines.append(f"  (the answer says what {' and '.join(read) or 'the records'} do{'es' * (len(read) == 1)} "
+                     f"not state: nothing is quoted)")
+    elif turn.grounded and turn.assistant and not turn.supported:
         lines.append("  (the answer's text comes from none of these records: do not trust it as the catalog's)")
     return "\n".join(lines)
 
@@ -328,6 +332,9 @@ def turn_json(turn: "Turn") -> dict:
              "about": [{"uid": s.uid, "title": s.title} for s in turn.about],
              "sources": [{"uid": s.uid, "title": s.title, "score": s.score, "cited": s.uid in turn.cited,
                           "answer_from_it": s.uid in turn.supported} for s in sources]}
+    asked = facts.asked_fact(turn.user) if turn.user else None
+    if asked is not None:  # a factual question: which fact, and whether the answer says the record lacks it
+        found["fact"] = {"kind": asked.kind, "noun": asked.noun, "not_said": facts.is_not_said(turn.assistant)}
     if turn.confidence is not None:
         found["confidence"] = turn.confidence
     if turn.choices:
@@ -640,6 +647,8 @@ class ChatSession:
             self.say(f"[note: the answer cites {', '.join(f'[{n}]' for n in turn.uncited)}, but only "
                      f"[1]-[{len(turn.sources)}] were given: that is not a source]")
         wrong = [uid for uid in turn.cited if uid not in turn.supported]
+        if facts.is_not_said(turn.assistant):  # it cites the record it read, and quotes none
+            return
         if wrong and turn.supported:
             self.say(f"[note: the answer cites {', '.join(f'[{numbers[u]}]' for u in wrong)}, but its text comes "
                      f"from {', '.join(f'[{numbers[u]}]' for u in turn.supported)}: the Sources mark the latter]")

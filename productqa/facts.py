@@ -49,7 +49,7 @@ class Found:
 # ---------------------------------------------------------------------------------------------
 # Sentences
 
-_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)]*\s+(?=["'“‘(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|\s+--\s*(?=[A-Z])""")
+_BOUNDARY = re.compile(r"""(?<=[.!?])(?<!\b[A-Z]\.)(?<!\b(?:Mr|Dr|St|Jr|Sr)\.)(?<!\bMrs\.)["'”’)]*\s+(?=["'“‘(]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|\s+--\s*(?=[A-Z])""")
 _QUOTES = "\"'“”‘’"
 
 
@@ -100,7 +100,7 @@ _NOUN_OF = {"photos": "photographs", "pictures": "photographs", "tales": "storie
             "canções": "songs", "fotos": "photographs", "fotografias": "photographs", "ilustrações": "illustrations",
             "mapas": "maps", "capítulos": "chapters", "atividades": "activities", "projetos": "projects",
             "ensaios": "essays", "jogos": "games", "cartas": "cards", "moldes": "patterns"}
-MATERIALS = ("cotton|polyester|nylon|leather|suede|wool|silk|linen|plastic|wood|wooden|bamboo|stainless steel|"
+MATERIALS = ("beech|oak|pine|birch|maple|walnut|cotton|polyester|nylon|leather|suede|wool|silk|linen|plastic|wood|wooden|bamboo|stainless steel|"
              "steel|aluminum|aluminium|metal|iron|brass|copper|glass|ceramic|porcelain|rubber|silicone|vinyl|"
              "canvas|denim|fleece|acrylic|resin|cardboard|foam|spandex|rayon|velvet|pewter|sterling silver")
 COLOURS = ("black|white|red|blue|green|yellow|orange|pink|purple|violet|brown|beige|grey|gray|silver|gold|"
@@ -108,7 +108,7 @@ COLOURS = ("black|white|red|blue|green|yellow|orange|pink|purple|violet|brown|be
 
 # who said a quote: up to five capitalized words after it (a dash between allowed), then the next quote,
 # a dash, a bracket or the end
-_SOURCE = (r"\s*(?:[-–—]{1,2}\s*)?(?:[Tt]he\s+)?[A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*){0,4}"
+_SOURCE = (r"\s*(?:[-–—]{1,2}\s*)?(?:[Tt]he\s+)?[A-Z][\w&.'’-]*(?:\s+(?:&|of|the|and|[A-Z][\w&.'’-]*)){0,5}"
            r"(?![\w'’])(?=\s*(?:$|[\"“‘'(]|[-–—]|[.!]?$))")
 
 _RULES: dict[str, list[re.Pattern]] = {
@@ -129,7 +129,7 @@ _RULES: dict[str, list[re.Pattern]] = {
         r"(?P<fact>\b(?:[Gg]rades?|Gr\.)\s*(?:\d{1,2}|K|PreK|Pre-K)(?:\s*(?:-|–|—|to)\s*(?:\d{1,2}|Up|up|Adult|adult))?)\b",
         r"(?P<fact>\b(?:PreS(?:chool)?|Preschool|Pre-?K|Kindergarten)\s*(?:-|–|—|to)\s*(?:Grade\s*)?(?:\d{1,2}|K)\b)",
         r"(?P<fact>\b\d{1,2}\s*(?:-|–|to)\s*\d{1,2}[- ]years?[- ]olds?)",
-        r"\b(?:perfect|ideal|designed|written|intended|aimed|recommended|suitable|great) (?:for|at) (?P<fact>"
+        r"\b(?i:perfect|ideal|designed|written|intended|aimed|recommended|suitable|great) (?:for|at) (?P<fact>"
         r"(?:all |young |new |beginning |adult |older |teen |first-time |curious )?(?:readers|children|kids|"
         r"beginners|students|teachers|parents|cooks|teens|teenagers|adults|families|fans|collectors|travel+ers|"
         r"gardeners|musicians|professionals)\b)")],
@@ -152,14 +152,13 @@ _RULES: dict[str, list[re.Pattern]] = {
         r"(?P<fact>\b[Mm]easures?\s+(?:approximately\s+|about\s+|roughly\s+)?\d+(?:\.\d+)?[^.;]{0,40}?"
         r"(?:inches|inch|cm|mm|feet|ft|\"))")],
     "material": [re.compile(p) for p in (
-        rf"\b[Mm]ade (?:of|from|with|in) (?P<fact>(?:100% |high[- ]quality |durable |solid |genuine |premium |soft |"
-        rf"real |pure |heavy[- ]duty |natural )*(?:{MATERIALS}))\b",
+        rf"\b[Mm]ade (?:of|from|with|in) (?P<fact>(?:100% )?(?:[\w-]+ ){{0,2}}?(?:{MATERIALS}))\b",
         rf"(?P<fact>\b100% (?:{MATERIALS}))\b",
         rf"(?P<fact>\b(?:{MATERIALS}) (?:construction|fabric|body|case|frame|upper|shell|lining|handle|base))\b")],
     "colour": [re.compile(p) for p in (
         rf"\b(?:[Cc]olou?rs?:?|[Cc]omes in|[Aa]vailable in|[Ff]inished in)\s+(?P<fact>(?:(?:a|an)\s+)?"
         rf"(?:bright |dark |light |deep |pale |soft |matte |glossy |metallic )?(?:{COLOURS})"
-        rf"(?:(?:,\s*|\s+(?:and|or)\s+)(?:{COLOURS}))*)\b",
+        rf"(?:(?:,\s*|\s+(?:and|or)\s+)(?:[a-z]+\s+)?(?:{COLOURS}))*)\b",
         rf"(?P<fact>\b(?:{COLOURS})(?:\s+(?:and|&)\s+(?:{COLOURS}))?)\s+(?:colou?r|colou?red|finish)\b")],
     "price": [re.compile(p) for p in (
         r"\b(?:[Pp]rice[sd]?|[Pp]riced at|[Cc]osts?|[Rr]etails? (?:for|at)|MSRP)\s*(?:is|of|at|:)?\s*"
@@ -171,6 +170,7 @@ _COUNT = {noun: re.compile(rf"\b(?<!author of )(?:more than |over |nearly |almos
                            rf"(?!\w)", re.I)
           for noun, words in NOUNS.items()}
 _OWN_TEXT = {"author", "illustrator", "audience", "setting", "count"}  # never read inside a review quote
+_WHOLE_TEXT = {"reviews"}
 FACTS = ("author", "illustrator", "audience", "count", "reviews", "setting", "size", "material", "colour", "price")
 
 
@@ -189,7 +189,8 @@ def find(asked: Asked | str, description: str) -> Found | None:
         rules = [_count_rule(asked.noun)] if asked.noun else list(_COUNT.values())
     else:
         rules = _RULES[asked.kind]
-    for sentence in sentences(description):
+    # a review quote holds sentences of its own: its rules read the whole text
+    for sentence in [description] if asked.kind in _WHOLE_TEXT else sentences(description):
         if asked.kind in _OWN_TEXT and _quoted(sentence):
             continue
         for rule in rules:
@@ -199,6 +200,9 @@ def find(asked: Asked | str, description: str) -> Found | None:
                 if asked.kind == "count" and noun is None:
                     noun = next(n for n, r in _COUNT.items() if r is rule)
                 start, end = match.span("fact")
+                if asked.kind in _WHOLE_TEXT:  # the quote and who said it
+                    return Found(asked.kind, excerpt(match.group(0).strip(), 0, end - start),
+                                 match.group("fact").strip(), noun)
                 return Found(asked.kind, excerpt(sentence, start, end), match.group("fact").strip(), noun)
     return None
 
@@ -217,9 +221,10 @@ def stated(description: str) -> list[Found]:
 # ---------------------------------------------------------------------------------------------
 # The broad rules: any word that might state the fact
 
-_MENTIONS = {kind: re.compile(p, re.I) for kind, p in {
-    "author": r"\b(?:by|authors?|wrote|writes|written|writer|writers|writing|novelist|poet|journalist|penned|"
-              r"co-?authors?|edited|editor|biography|born|he|she|his|her|i)\b",
+_MENTIONS = {kind: re.compile(p, 0 if kind in ("author", "setting") else re.I) for kind, p in {
+    # a name anywhere may be the author's ("Poultry keeper Ruth Pellowe covers ..."): NAME is case-sensitive
+    "author": NAME + r"|(?i:\b(?:by|authors?|wrote|writes|written|writer|writers|writing|novelist|poet|journalist|penned|"
+              r"co-?authors?|edited|editor|biography|born|he|she|his|her|i)\b)",
     "illustrator": r"illustrat|\b(?:drawings?|pictures?|artist|art|artwork|painted|paintings?|photographs?|photos?)\b",
     "audience": r"\b(?:ages?|aged|grades?|years?|year-olds?|children|child|kids?|teens?|teenagers?|adults?|young|"
                 r"youth|readers|beginners?|students?|preschool\w*|kindergarten|toddlers?|babies|baby|anyone|"
@@ -229,8 +234,10 @@ _MENTIONS = {kind: re.compile(p, re.I) for kind, p in {
                r"starred|bestsell\w*|weekly|journal|times|booklist|kirkus|magazine|post|guardian|observer|"
                r"telegraph|mail|express|independent|tribune|chronicle|herald|news|library|bulletin|brilliant|"
                r"wonderful|superb|masterpiece|compelling|riveting|gripping)\b",
-    "setting": r"\b(?:set|setting|takes? place|unfolds|located|village|town|city|country|countries|island|kingdom|"
-               r"world|century|war|era|period|planet|where)\b|\b(?:in|on|at|across|through) (?:the )?[A-Z][a-z]+|\b1\d{3}s?\b",
+    # a place named in capitals ("in Aberdeen") may be a setting: the capital is case-sensitive
+    "setting": r"(?i:\b(?:set|setting|takes? place|unfolds|located|village|town|city|country|countries|island|"
+               r"kingdom|world|century|war|era|period|planet|where)\b)|\b(?:in|on|at|across|through) (?:the )?"
+               r"[A-Z][a-z]+|\b1\d{3}s?\b",
     "size": rf"\b(?:sizes?|dimensions?|inch|inches|cm|mm|feet|foot|ft|meters?|metres?|tall|wide|long|length|height|"
             r"width|large|small|big|mini|miniature|compact|oversized?|pocket|measures?|measuring|pp|pages)\b|"
             r"\d\s*(?:x|×)\s*\d|\d\s*\"",
@@ -255,7 +262,7 @@ def mentions(asked: Asked | str, description: str) -> bool:
 
 _ASKS = [(kind, re.compile(p, re.I)) for kind, p in (
     ("illustrator", r"\b(?:who (?:illustrated|drew)|illustrator|illustrations?\b.*\b(?:by|whose)|drew the pictures|"
-                    r"quem (?:ilustrou|desenhou)|ilustrador|ilustrações,? são de quem)"),
+                    r"illustrations for|quem (?:ilustrou|desenhou)|ilustrador|ilustrações,? são de quem)"),
     ("author", r"\b(?:who (?:wrote|penned|is the author|'?s the author|is the writer)|who(?:'s| is) (?:it|this) by|"
                r"author|writer|written by|quem (?:escreveu|é o autor|e o autor)|autora?\b|escrito por)"),
     ("price", r"\b(?:how much (?:does|is|do|did|would)|price|cost|sell for|quanto custa|preço|preco)\b"),
@@ -268,7 +275,7 @@ _ASKS = [(kind, re.compile(p, re.I)) for kind, p in (
     ("setting", r"\b(?:where (?:is|does) (?:it|this|the story|the book|the novel|.+) (?:set|take place)|setting|"
                 r"where does the story|onde se passa|ambientad[oa]|onde a história|cen[aá]rio)"),
     ("size", r"\b(?:how (?:big|large|tall|wide)|what size|dimensions?|measurements?|tamanho|dimens[oõ]es)\b"),
-    ("material", r"\b(?:made (?:of|from)|materials?|fabric|feit[oa] de)\b"),
+    ("material", r"\b(?:made (?:of|from)|materials?|fabric|feit[oa] de|de que (?:é )?feit[oa])\b"),
     ("colour", r"\b(?:colou?rs?|que cor|qual (?:é )?a cor|e a cor)\b"),
 )]
 _HOW_MANY = re.compile(r"\b(?:how many|quant[oa]s)\s+(\w+)", re.I)
@@ -307,8 +314,8 @@ def wording() -> dict:
 
 def language_of(question: str) -> str:
     """"pt" for a question in Portuguese (one of its frame words), else "en"."""
-    return "pt" if re.search(r"\b(?:quem|quant[oa]s|qual|quais|onde|para|sobre|é|são|de que|e as|e o|e a)\b|ç|ã",
-                             question, re.I) else "en"
+    return "pt" if re.search(r"\b(?:quem|quant[oa]s?|qual|quais|onde|para|sobre|é|são|de que|o que|como|e as|e o|"
+                             r"e a)\b|[çãõáíóúâêô]", question, re.I) else "en"
 
 
 def _noun(noun: str | None, language: str) -> str:

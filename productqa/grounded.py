@@ -95,14 +95,15 @@ def cited_sources(text: str, shown: Sequence[Record]) -> tuple[list[str], list[i
     return list(dict.fromkeys(uids)), [n for n in numbers if not 1 <= n <= len(shown)]
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
+    """The text's words, casefolded, punctuation and spacing aside: what comparisons of answers go by."""
     return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
 
 
 def is_refusal(text: str) -> bool:
     """True only when the whole answer is the not-in-catalog sentence (punctuation and case aside):
     a model that echoes the system prompt, which contains similar words, is not refusing."""
-    return _plain(text) == _plain(not_in_catalog())
+    return plain(text) == plain(not_in_catalog())
 
 
 def strip_citations(text: str) -> str:

@@ -20,6 +20,18 @@ def _words(text: str) -> frozenset[str]:
 
 
 
+def _fact_followups() -> list[str]:
+    """The follow-up phrasings of prompts/facts.yaml ("Who illustrated it?", "Where is it set?"), trained
+    and held out: their words ask about the product in focus, never name one."""
+    from productqa import facts
+
+    try:
+        return [text.replace("{noun}", " ".join(facts.NOUNS)) for kind in facts.FACTS for language in facts.LANGUAGES
+                for which in ("follow", "follow_heldout") for text in facts.phrasings(kind, language, which)]
+    except UserError:  # no readable facts.yaml: the built-in words still read most follow-ups
+        return []
+
+
 # How questions are phrased around a title (English and Portuguese, normalized like titles). A run of a
 # question's words is taken for the title asked for only when the words around it read as question:
 #   before it: question words ending in a pivot ("tell me about", "o que é", "a description of"), then
@@ -52,7 +64,7 @@ subject topic recipes chapters tracks songs runtime minutes cast director starri
 size dimensions weight colour color colours colors material language languages series volume sequel many much
 else other review rating summary
 autor autora escreveu escrito páginas pagina preço edição idade crianças editora ano tamanho cor idioma série
-volume história enredo leitores ele ela eles elas dele dela deles delas""")
+volume história enredo leitores ele ela eles elas dele dela deles delas""") | _words(" ".join(_fact_followups()))
 PIVOTS = _words("""about describe describing is know wrote explain summarize called named titled whats
 regarding sobre descreva descrever explique conhece é chamado chamada intitulado""")
 PIVOT_PAIRS = {tuple(normalize_title(pair).split()) for pair in """description of|details of|detail of|details on|detail on|
@@ -219,10 +231,11 @@ def _read_templates() -> list[str]:
     """Every question phrasing in prompts/, those held out of training included: they are kept from the
     model so that 03_evaluate measures recall, not a memorized question; the search is code, and must
     read a question however it is phrased."""
+    from productqa.facts import all_asking_templates
     from productqa.prompts import read_heldout_templates, read_question_templates
 
     templates = []
-    for read in (read_question_templates, read_heldout_templates):
+    for read in (read_question_templates, read_heldout_templates, lambda: list(all_asking_templates())):
         try:
             templates += read()
         except (UserError, OSError):

@@ -10,7 +10,8 @@ import pytest
 from productqa.catalog import Catalog
 from productqa.data import split_of
 from productqa.errors import UserError
-from productqa.grounded import ANSWERED, KINDS
+from productqa import facts
+from productqa.grounded import ANSWERED, FACT_KINDS, KINDS
 from productqa.prepare import prepare
 from bench.synthetic import write_records
 from productqa.titles import normalize_title, partial_titles
@@ -21,6 +22,11 @@ OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "stats.json", "catalog.sqli
 
 def read_all(out):
     return [json.loads(line) for split in ("train", "val", "test") for line in open(out / f"{split}.jsonl")]
+
+
+def product_rows(out):
+    """Each product's own row (its kind_of() kind), the factual rows it may also have left out."""
+    return [row for row in read_all(out) if row["kind"] not in FACT_KINDS]
 
 
 def test_hostile_lines_are_counted_never_crash(make_input, tmp_path):
@@ -59,7 +65,7 @@ def test_conversation_format(make_input, tmp_path):
     prepare(make_input([record(uid="a1", title="Caf&eacute; Lantern", content="<p>A warm lantern for caf&eacute; tables and long evenings.</p>")]),
             tmp_path / "out", progress=False, val_size=0, test_size=0, absent_share=0, closed_book_share=1,
             partial_share=0, followup_share=0)
-    (row,) = read_all(tmp_path / "out")
+    (row,) = product_rows(tmp_path / "out")
     assert row["id"] == "a1" and row["title"] == "Café Lantern"
     human, gpt = row["conversations"]
     assert human["from"] == "human" and "Café Lantern" in human["value"]
@@ -71,7 +77,9 @@ def test_counts_add_up_on_the_sample(tmp_path):
 
     stats = prepare(SAMPLE_DATA, tmp_path / "out", progress=False)
     assert stats["read"] == stats["kept"] + sum(stats["dropped"].values())
-    assert sum(stats["splits"].values()) == stats["kept"] - stats["same_title_records"] > 150
+    assert sum(stats["splits"].values()) == sum(stats["kinds"].values())  # rows
+    products = sum(n for kind, n in stats["kinds"].items() if kind not in FACT_KINDS)
+    assert products == stats["kept"] - stats["same_title_records"] > 150  # one row each, factual rows besides
     assert all(stats["splits"][s] > 0 for s in ("train", "val", "test"))
     rows = read_all(tmp_path / "out")
     assert len(rows) == sum(stats["splits"].values()) == sum(stats["kinds"].values())
@@ -140,8 +148,9 @@ def test_split_is_by_uid_whatever_max_records(tmp_path):
     some = 0
     for split in ("train", "val", "test"):
         for line in open(tmp_path / "some" / f"{split}.jsonl"):
-            assert split_of_id[json.loads(line)["id"]] == split
-            some += 1
+            row = json.loads(line)
+            assert split_of_id[row["id"]] == split
+            some += row["kind"] not in FACT_KINDS
     assert len(Catalog(tmp_path / "some" / "catalog.sqlite")) == 50 and 40 < some <= 50  # rows: distinct titles
 
 
@@ -202,7 +211,8 @@ def test_row_kinds_follow_the_shares(tmp_path):
     stats = prepare(source, tmp_path / "out", progress=False, k=3, absent_share=0.25, closed_book_share=0.15,
                     partial_share=0.1, followup_share=0.2)
     rows = read_all(tmp_path / "out")
-    share = lambda kind: sum(r["kind"] == kind for r in rows) / len(rows)  # noqa: E731
+    products = product_rows(tmp_path / "out")
+    share = lambda kind: sum(r["kind"] == kind for r in products) / len(products)  # noqa: E731
     assert abs(share("absent") - 0.25) < 0.04 and abs(share("closed_book") - 0.15) < 0.04
     assert abs(share("followup") - 0.2) < 0.04 and 0 < share("partial") <= 0.1 + 0.04  # short titles: grounded
     assert stats["kinds"] == {kind: sum(r["kind"] == kind for r in rows) for kind in sorted(KINDS)}
@@ -230,7 +240,12 @@ def test_row_kinds_follow_the_shares(tmp_path):
         assert all(normalize_title(r.title) != normalize_title(gold.title) for r in others)  # told apart by title
         if split_of_uid[row["id"]] == "train":  # no held-out description in a training prompt
             assert all(split_of_uid.get(r.uid, "train") == "train" for r in others if r.uid in split_of_uid)
-        if row["kind"] in ANSWERED:
+        if row["kind"] in FACT_KINDS:  # the record's own sentence, or what it does not say; cited all the same
+            number = row["context"].index(row["id"]) + 1
+            reply = gpt["value"].removesuffix(f" [{number}]")
+            assert reply != gpt["value"] and (reply in gold.description if row["kind"] == "fact"
+                                              else facts.is_not_said(reply))
+        elif row["kind"] in ANSWERED:
             number = row["context"].index(row["id"]) + 1  # the answer cites the product's place among the records
             assert row["id"] in row["context"] and gpt["value"] == f"{gold.description} [{number}]"
             positions.add(row["context"].index(row["id"]))
@@ -268,9 +283,10 @@ def test_a_grounded_row_is_byte_identical_to_the_chat_prompt(tmp_path):
     tokenizer = get_chat_template(AutoTokenizer.from_pretrained(bundled_checkpoint(progress=False)), "gemma3")
     system = read_system_prompt()
     rows = [r for r in read_all(tmp_path / "out") if r["kind"] != "closed_book"][:5]
+    rows += [r for r in read_all(tmp_path / "out") if r["kind"] in FACT_KINDS and "earlier" in r][:2]
     for row in rows:
         records = [catalog.get(uid) for uid in row["context"]]
-        chat_messages = prompt_messages(user_turn(row["question"], records), system)
+        chat_messages = prompt_messages(user_turn(row["question"], records, row.get("earlier")), system)
         assert chat_messages == to_messages(row, system, with_answer=False)
         chat_prompt = tokenizer.apply_chat_template(chat_messages, tokenize=False, add_generation_prompt=True)
         training_text = tokenizer.bos_token + render([row], tokenizer, system)[0]
@@ -585,7 +601,7 @@ def test_long_fields_are_capped_and_counted(tmp_path, make_input):
     stats = prepare(make_input(lines), tmp_path / "out", progress=False, val_size=0, test_size=0,
                     absent_share=0, closed_book_share=0, partial_share=0, followup_share=0)
     rows = [line for line in open(tmp_path / "out" / "train.jsonl", encoding="utf-8")]
-    assert max(map(len, rows)) < 4000 and len(rows) == 10  # the long title was in several rows' records
+    assert max(map(len, rows)) < 4000 and len(product_rows(tmp_path / "out")) == 10  # in several rows' records
     from productqa.prepare import TITLE_CHARS
 
     assert stats["caps"] == {"title": TITLE_CHARS, "description": 400, "uid": 64}
