@@ -38,3 +38,28 @@ def test_a_description_with_another_records_uid_and_numbers_in_brackets_forges_n
     turn = session.ask(question)
     assert turn.cited == ["0007770001"] and turn.uncited == [] and turn.supported == ["0007770001"]
     assert "[note" not in out.getvalue()
+
+
+def test_a_factual_answer_is_starred_and_a_not_said_answer_cites_the_record_it_read(tmp_path):
+    from productqa.chat import format_sources, turn_json
+
+    records = [{"uid": "0007770001", "title": "Harbour Tales Cookbook", "content": "Recipes from the harbour "
+                "kitchens of the north coast. Written by Ada Brisco, who cooked on the boats for thirty years.",
+                "target_ind": [1], "target_rel": [1.0]}]
+    records += [{"uid": f"00088{i:05d}", "title": f"Filler Title Number {i}", "content": f"Filler description {i} "
+                 "of a product nobody asks about, long enough to keep.", "target_ind": [1], "target_rel": [1.0]}
+                for i in range(30)]
+    catalog = _catalog_of(tmp_path, records)
+    fact = "Written by Ada Brisco, who cooked on the boats for thirty years. [1]"
+    session, _, out = scripted_session(fact, catalog)
+    turn = session.ask('Who wrote "Harbour Tales Cookbook"?')
+    assert turn.cited == turn.supported == ["0007770001"] and "[note" not in out.getvalue()
+    assert turn_json(turn)["fact"] == {"kind": "author", "noun": None, "not_said": False}
+
+    unsaid = "The catalog record does not say its price; it gives the author. [1]"
+    session, _, out = scripted_session(unsaid, catalog)
+    turn = session.ask('How much does "Harbour Tales Cookbook" cost?')
+    assert turn.cited == ["0007770001"] and turn.supported == [] and "[note" not in out.getvalue()
+    sources = format_sources(turn)
+    assert "[1] does not state" in sources and "comes from none of these records" not in sources
+    assert turn_json(turn)["fact"] == {"kind": "price", "noun": None, "not_said": True}
