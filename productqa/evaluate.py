@@ -11,16 +11,24 @@ The suites, each base vs fine-tuned on the same questions (the first --per-suite
                          accuracy, invented citations, ROUGE-L/chrF/cosine to the record
     partial              the same, the product named by part of its title (titles.partial_titles)
     followup             the same, asked with a follow-up question after the one that named the product
+    factual              held-out fact rows: a fact the record states ("Who wrote it?"), asked again with a
+                         phrasing held out of training (prompts/facts.yaml's ask_heldout, follow_heldout;
+                         the same records, and a follow-up's earlier question): the fact's words, the
+                         right citation, short, no false "not in the catalog" or "does not say"
+    unanswerable         held-out not-said rows: a fact the record does not mention, asked the same way:
+                         says "the record does not say", invents nothing, cites the record
     absent               held-out products, their record left out: share answered "not in the catalog"
     closed_book_trained  products trained closed book (train split), asked with a phrasing held out of
                          training (prompts/questions_heldout*.txt): how much of the description came back
     closed_book          held-out products, no records: style only (the model never saw them)
 Every suite also reports the share of answers that stopped by themselves, answer length and the
 teacher-forced loss of the reference, each with the 95% paired-bootstrap interval of its delta
-(metrics.paired_bootstrap). Retrieval (precision@1, recall@k of the catalog on every question asked;
-a follow-up's records are those its earlier question found) is the same for both models and is reported
+(metrics.paired_bootstrap); productqa.fact_scores defines the factual suites' figures. Retrieval
+(precision@1, recall@k of the catalog on every question asked; a follow-up's records are those its
+earlier question found, a fact row asked as a follow-up's too) is the same for both models and is reported
 once, with its own interval, and so is what the chat's code decides on partial titles and follow-ups
-(answered, listed as "did you mean", another product, the product in focus kept: `decisions`).
+(answered, listed as "did you mean", another product, the product in focus kept, for follow-ups and
+for the factual suites' follow-ups: `decisions`).
 
 The base model's results depend only on the base model, the questions and the settings, not on the
 adapter, so they are cached in <cache>/eval-base/<key>.json (cache = ~/.cache/productqa or
@@ -42,7 +50,7 @@ from dataclasses import asdict, replace
 from types import SimpleNamespace
 from pathlib import Path
 
-from productqa import attribution, grounded
+from productqa import attribution, fact_scores, facts, grounded
 from productqa import metrics as M
 from productqa.chat_format import answer_of, conversation_ids, prompt_text, question_of, read_conversations
 from productqa.errors import UserError
@@ -58,8 +66,10 @@ from productqa.tokens import apply_repair, swapped
 EVAL = "eval"
 CACHE_VERSION = 3
 TRAINED = "closed_book_trained"
-SUITES = ("grounded", "partial", "followup", "absent", TRAINED, "closed_book")  # report order
-HELD_OUT_KINDS = ("grounded", "partial", "followup", "absent", "closed_book")   # row kinds read from the held-out split
+SUITE_OF_KIND = {"fact": "factual", "not_said": "unanswerable"}  # a held-out row's suite, where it is not its kind
+FACT_SUITES = tuple(SUITE_OF_KIND.values())  # asked again with held-out phrasings, scored by productqa.fact_scores
+SUITES = ("grounded", "partial", "followup", *FACT_SUITES, "absent", TRAINED, "closed_book")  # report order
+HELD_OUT_KINDS = ("grounded", "partial", "followup", *SUITE_OF_KIND, "absent", "closed_book")  # read from the held-out split
 GPU_PER_SUITE = 200  # a share's 95% interval is then about ±0.07 at most
 CPU_PER_SUITE = 5    # the CPU demo: ~20 questions, a couple of minutes of generation
 GPU_BATCH, CPU_BATCH = 32, 8  # a 270M model batches 32 prompts of ~500 tokens in a fraction of a GPU
@@ -159,6 +169,44 @@ def trained_row(row: dict, templates: list[str]) -> dict:
                               {"from": "gpt", "value": answer_of(row)}]}
 
 
+def heldout_fact_question(row: dict) -> str:
+    """The question a fact or not-said row is asked again with: its fact, in its language, in a phrasing
+    held out of training (prompts/facts.yaml's ask_heldout, or follow_heldout for a follow-up, which
+    names no product), picked by the row's id as 01_prepare picks the trained one."""
+    fact, follow = row["fact"], is_followup(row)
+    return facts.question(facts.Asked(fact["kind"], fact.get("noun")), None if follow else row["title"],
+                          fact["language"], "follow_heldout" if follow else "ask_heldout", row["id"], HELDOUT_SEED)
+
+
+def reasked_fact_row(row: dict, shown: list[grounded.Record]) -> dict:
+    """A held-out fact or not-said row asked with heldout_fact_question, its user turn built as the row's
+    (`shown`: the row's records, in its order; a follow-up's earlier question kept); the reference stays
+    its answer. The question it was prepared with is kept as "prepared_question"."""
+    question = heldout_fact_question(row)
+    return {**row, "suite": SUITE_OF_KIND[row["kind"]], "question": question, "prepared_question": row["question"],
+            "conversations": [{"from": "human", "value": grounded.user_turn(question, shown, row.get("earlier"))},
+                              {"from": "gpt", "value": answer_of(row)}]}
+
+
+def reask_facts(folder: Path, rows: list[dict]) -> list[dict]:
+    """reasked_fact_row of each row, its records read from the catalog prepared with the split: they must
+    give back the row's own user turn with its own question, or the prompts would not be the row's."""
+    from productqa.catalog import Catalog
+
+    if not rows:
+        return []
+    out = []
+    with Catalog(Path(folder) / "catalog.sqlite") as catalog:
+        for row in rows:
+            shown = [catalog.get(uid) for uid in row["context"]]
+            if None in shown or grounded.user_turn(row["question"], shown, row.get("earlier")) != \
+                    row["conversations"][0]["value"]:
+                raise UserError(f"{folder}/catalog.sqlite does not hold the records row {row['id']} ({row['kind']}) "
+                                f"shows: evaluate with the catalog prepared together with the split (--data)")
+            out.append(reasked_fact_row(row, shown))
+    return out
+
+
 def load_questions(folder: Path, split: str, per_suite: int) -> tuple[list[dict], dict[str, str]]:
     """Every suite's rows (each tagged with "suite"), in SUITES order, and the files they came from."""
     held_path = split_path(folder, split)
@@ -168,7 +216,9 @@ def load_questions(folder: Path, split: str, per_suite: int) -> tuple[list[dict]
     train_path = split_path(folder, "train")
     templates = read_heldout_templates()
     trained = [trained_row(row, templates) for row in first_of_kinds(train_path, ("closed_book",), per_suite)["closed_book"]]
-    by_suite = {**{kind: [{**row, "suite": kind} for row in rows] for kind, rows in held.items()}, TRAINED: trained}
+    by_suite = {kind: [{**row, "suite": kind} for row in rows] for kind, rows in held.items() if kind not in SUITE_OF_KIND}
+    by_suite.update({suite: reask_facts(folder, held[kind]) for kind, suite in SUITE_OF_KIND.items()})
+    by_suite[TRAINED] = trained
     return [row for suite in SUITES for row in by_suite[suite]], {"held_out": str(held_path), "trained": str(train_path)}
 
 
@@ -380,6 +430,10 @@ def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict,
     if suite == "absent":
         stats["refused"] = M.mean_of([grounded.is_refusal(a) for a in answers])
         return stats
+    if suite in FACT_SUITES:
+        scored = [fact_answer_scores(suite, row, answer, records) for row, answer in zip(rows, answers)]
+        stats.update({name: M.mean_of([s[name] for s in scored]) for name in scored[0]})
+        return stats
     descriptions = [records[row["id"]] for row in rows]
     texts = [grounded.strip_citations(a) for a in answers] if suite in grounded.ANSWERED else answers
     stats.update(M.text_statistics(texts, descriptions, embedder))
@@ -403,6 +457,15 @@ def suite_statistics(suite: str, rows: list[dict], outputs: dict, records: dict,
     return stats
 
 
+def fact_answer_scores(suite: str, row: dict, answer: str, records: dict) -> dict[str, bool]:
+    """The productqa.fact_scores figures of one answer of a factual suite: the fact's words for "factual",
+    the record's title and description (`records`: uid -> description) for "unanswerable"."""
+    number = row["context"].index(row["id"]) + 1
+    if suite == "factual":
+        return fact_scores.fact_answer_scores(answer, row["fact"]["words"], number)
+    return fact_scores.not_said_scores(answer, f"{row['title']}\n{records[row['id']]}", number)
+
+
 def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder, resamples: int = 2000,
            seed: int = 0) -> dict:
     """{suite: {"n", "base", "finetuned", "delta", "ci", "significant"}} for every suite with questions."""
@@ -417,19 +480,37 @@ def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder, r
     return out
 
 
+def is_followup(row: dict) -> bool:
+    """A question that names no product, asked after the `earlier` one that did: a followup row, or a
+    fact or not-said row asked as a follow-up."""
+    return "earlier" in row or row.get("kind") == "followup"
+
+
+def naming_question(row: dict) -> str:
+    """The question that named the row's product: a follow-up's earlier one (a followup row's, or a fact
+    or not-said row's asked as a follow-up), else the row's own. The chat searches the catalog with it
+    and shows its records again for the follow-up."""
+    return row.get("earlier") or question_of(row)
+
+
 def retrieve(folder: Path, rows: list[dict], k: int) -> list[list[str]]:
     """The uids the catalog returns for each question, best first (what 05_chat would show the model;
     for a follow-up, what its earlier question found: the chat shows those records again)."""
     from productqa.catalog import Catalog
 
     with Catalog(Path(folder) / "catalog.sqlite") as catalog:
-        return [[source.uid for source in catalog.search(row.get("earlier") or question_of(row), k)] for row in rows]
+        return [[source.uid for source in catalog.search(naming_question(row), k)] for row in rows]
+
+
+# the suites whose follow-up rows (is_followup) `decisions` checks, and its name for each
+FOLLOWUP_DECISIONS = {"followup": "followup", "factual": "factual_followups", "unanswerable": "unanswerable_followups"}
 
 
 def decisions(folder: Path, rows: list[dict], k: int, resamples: int = 2000, seed: int = 0) -> dict:
     """What the chat's code decides before any model is asked, with bootstrap intervals. Partial titles:
     the product answered outright, listed as "did you mean" (or answered), another product answered.
-    Follow-ups: the question is taken as one (chat.follows_up), so the product in focus is kept."""
+    Follow-ups (FOLLOWUP_DECISIONS: the followup suite, and the factual suites' follow-ups): the question
+    is taken as one (chat.follows_up), so the product in focus is kept."""
     from productqa.catalog import Catalog
     from productqa.chat import follows_up
 
@@ -447,35 +528,37 @@ def decisions(folder: Path, rows: list[dict], k: int, resamples: int = 2000, see
                 wrong.append(look.found and not same(look.sources[0]))
             out["partial"] = M.bootstrap({"answered": M.mean_of(answered), "answered_or_listed": M.mean_of(reached),
                                           "wrong_product": M.mean_of(wrong)}, resamples, seed)
-        followup = [row for row in rows if suite_of(row) == "followup"]
-        if followup:
-            kept = [follows_up(question_of(row), catalog.lookup(question_of(row), k)) for row in followup]
-            out["followup"] = M.bootstrap({"focus_kept": M.mean_of(kept)}, resamples, seed)
+        for suite, name in FOLLOWUP_DECISIONS.items():
+            followup = [row for row in rows if suite_of(row) == suite and is_followup(row)]
+            if followup:
+                kept = [follows_up(question_of(row), catalog.lookup(question_of(row), k)) for row in followup]
+                out[name] = M.bootstrap({"focus_kept": M.mean_of(kept)}, resamples, seed)
     return out
 
 
 def shared_titles(folder: Path, path: Path, k: int) -> dict:
-    """Every question of the split file whose title several products share (different descriptions): how
-    many the chat lists with all of those products (productqa.chat.shared_title), instead of one of them."""
+    """Every question of the split file that names a title several products share (different descriptions):
+    how many the chat lists with all of those products (productqa.chat.shared_title), instead of one of
+    them. A follow-up counts by its earlier question, the one that named the title (the chat lists them
+    then), and a question once, however many rows follow it up (a product's fact rows)."""
     from productqa.catalog import Catalog
     from productqa.chat import shared_title
     from productqa.titles import normalize_title
 
-    rows = list(read_conversations(path))
-    asked = {normalize_title(row["title"]) for row in rows}
+    questions = {(row["id"], naming_question(row)): row["title"] for row in read_conversations(path)}
+    asked = set(map(normalize_title, questions.values()))
     with Catalog(Path(folder) / "catalog.sqlite") as catalog:
         products: dict[str, set] = {}
         for title, description in catalog.db.execute("SELECT title, description FROM records"):
             key = normalize_title(title)
             if key in asked:
                 products.setdefault(key, set()).add(normalize_title(description))
-        shared = [row for row in rows if len(products.get(normalize_title(row["title"]), ())) > 1]
+        shared = [(question, normalize_title(title)) for (_, question), title in questions.items()
+                  if len(products.get(normalize_title(title), ())) > 1]
         listed = 0
-        for row in shared:
-            question = question_of(row)
+        for question, title in shared:
             found = shared_title(catalog, question, catalog.search(question, k), k)
-            listed += found is not None and {normalize_title(s.description) for s in found[1]} == \
-                products[normalize_title(row["title"])]
+            listed += found is not None and {normalize_title(s.description) for s in found[1]} == products[title]
     return {"questions": len(shared), "listed_all": listed}
 
 
@@ -544,6 +627,7 @@ def sample_rows(rows: list[dict], base: dict, tuned: dict, retrieved: list[list[
     """samples.jsonl: each question with both answers, the reference and what the catalog returned."""
     return [{"suite": suite_of(row), "id": row.get("id"), "kind": row.get("kind"), "context": row.get("context"),
              "question": question_of(row), "training_question": row.get("training_question"),
+             "earlier": row.get("earlier"), "fact": row.get("fact"),
              "reference": answer_of(row), "base": base["answers"][i], "finetuned": tuned["answers"][i],
              "base_stopped": base["stopped"][i], "finetuned_stopped": tuned["stopped"][i],
              "retrieved": retrieved[i]}

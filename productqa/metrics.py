@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from productqa.facts import MAX_WORDS
+
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 # name -> (label for the report, True if higher is better); the order is the report's row order.
@@ -45,6 +47,14 @@ METRICS = {
     "wrong_starred": ("another record starred (the answer's text comes from a record not the product's)", False),
     "false_refusal": ("answered \"not in the catalog\" while the product's record was shown", False),
     "refused": ("answered \"not in the catalog\"", True),
+    "answered_right": ("answered right (the fact's words, cited right, short)", True),
+    "right_words": ("states the fact's words (a name, an age range, a count)", True),
+    "cited_right": ("cites the record asked about ([n], and only it)", True),
+    "short": (f"short (at most {MAX_WORDS} words, the citation aside)", True),
+    "not_said": ("said the record does not say it (it does)", False),
+    "right": ("right (says the record does not say it, and invents nothing)", True),
+    "says_not_said": ("says the record does not say it", True),
+    "invents_nothing": ("invents nothing (every word from the record or the not-said wording)", True),
     "p_at_1": ("precision@1 (the product's record ranked first)", True),
     "recall_at_k": ("recall@k (the product's record among the k returned)", True),
     "tokens_per_second": ("generation tokens/s", True),

@@ -22,6 +22,13 @@ _SUITES = {
                "a word left out), their record among {k} shown",
     "followup": "Follow-ups, held-out products: a question naming no product (\"Who is it for?\") after the one "
                 "that did, with that question's records",
+    "factual": "Factual questions, held-out products: a fact their record states (\"Who wrote it?\", \"What ages "
+               "is it for?\", \"How many recipes...?\"), asked with a phrasing held out of training, their record "
+               "among {k} shown (a follow-up after the question that named it); the right answer is the record's "
+               "sentence that states it, cited",
+    "unanswerable": "Unanswerable facts, held-out products: a fact their record does not mention, asked the same "
+                    "way; the right answer says the catalog record does not say it, invents nothing and cites "
+                    "the record",
     "absent": "Absent: held-out products whose record is left out of the records shown; the right answer is "
               "\"not in the catalog\"",
     "closed_book_trained": "Closed book, trained products: the question alone, about a product trained closed "
@@ -36,6 +43,8 @@ HEADLINES = {
     "grounded": ("right_record", "citation_accuracy", "wrong_starred", "false_refusal", "rougeL", "stopped_fraction"),
     "partial": ("right_record", "citation_accuracy", "false_refusal", "stopped_fraction"),
     "followup": ("right_record", "citation_accuracy", "false_refusal", "stopped_fraction"),
+    "factual": ("answered_right", "right_words", "cited_right", "not_said", "false_refusal", "stopped_fraction"),
+    "unanswerable": ("right", "says_not_said", "invents_nothing", "cited_right", "false_refusal", "stopped_fraction"),
     "absent": ("refused", "stopped_fraction"),
     "closed_book_trained": ("rougeL", "chrf", "embedding_cosine", "perplexity"),
     "closed_book": ("rougeL", "embedding_cosine", "stopped_fraction"),
@@ -51,6 +60,14 @@ _NOTES = """\
   record starred means the text was taken from a record that is not the product's.
 - false refusal: "not in the catalog" while the product's record was among those shown.
 - answered "not in the catalog": the whole answer is that sentence (an echo of the system prompt is not).
+- factual and unanswerable suites: the held-out split's fact and not-said rows asked again with the
+  phrasings of prompts/facts.yaml that training never used (ask_heldout, follow_heldout), the same
+  records in the same order (productqa.fact_scores defines each figure). The fact's words: the row's
+  fact (a name, an age range, a count) is in the answer as whole words, case, punctuation and spacing
+  aside; cites the record asked about: its [n] and only it; short: at most facts.MAX_WORDS words, the
+  citation aside; answered right: all three. Said the record does not say it: the answer opens like
+  the not-said sentence. Invents nothing: every word of the answer (the citation aside) is a word of
+  the record's title or description, of the not-said sentence's wording, or the cited number.
 - ROUGE-1/2/L: word n-gram / longest-common-subsequence overlap with the reference description (F1,
   stemmed); BLEU and chrF: sacrebleu corpus scores (word 4-grams with a brevity penalty; character
   6-grams), divided by 100 so every overlap score is on a 0-1 scale as in the published figures.
@@ -71,7 +88,8 @@ _NOTES = """\
 
 
 _SHARES = ("stopped_fraction", "right_record", "citation_accuracy", "invented_citation", "refused",
-           "right_starred", "wrong_starred", "false_refusal",
+           "right_starred", "wrong_starred", "false_refusal", "answered_right", "right_words", "cited_right",
+           "short", "not_said", "right", "says_not_said", "invents_nothing",
            "p_at_1", "recall_at_k")
 _ONE_DECIMAL = ("tokens_per_second", "mean_answer_words", "mean_new_tokens", "perplexity")
 
@@ -167,10 +185,11 @@ def examples_section(samples: list[dict], count: int) -> str:
         flags = lambda key: "" if sample.get(key, True) else " *(cut at the token limit)*"  # noqa: E731
         trained = (f"| asked in training as | {_cell(sample['training_question'])} |"
                    if sample.get("training_question") else None)
+        earlier = f"| asked after | {_cell(sample['earlier'])} |" if sample.get("earlier") else None
         parts.append("\n".join(line for line in [
             f"**{i}. {_cell(sample['question'])}**", "",
             "| | answer |", "|---|---|",
-            trained,
+            trained, earlier,
             f"| reference | {_cell(sample['reference'])} |",
             f"| base | {_cell(sample['base'])}{flags('base_stopped')} |",
             f"| fine-tuned | {_cell(sample['finetuned'])}{flags('finetuned_stopped')} |",
@@ -222,7 +241,7 @@ def retrieval_section(result: dict) -> str:
         for suite, figures in decided.items():
             cells = ", ".join(f"{_DECISIONS[name]} {_fmt('p_at_1', value)} {_interval_plain(figures['ci'][name])}"
                               for name, value in figures["values"].items())
-            lines.append(f"- {suite} (n = {figures['n']}): {cells}")
+            lines.append(f"- {suite.replace('_', ' ')} (n = {figures['n']}): {cells}")
     return "\n".join(lines)
 
 

@@ -335,15 +335,15 @@ def test_trained_suite_asks_train_products_with_a_heldout_phrasing(prepared_samp
     suites = [E.suite_of(row) for row in rows]
     assert suites == sorted(suites, key=E.SUITES.index) and set(suites) == set(E.SUITES)
     assert all(suites.count(suite) <= 3 for suite in E.SUITES)
-    train = {row["id"]: row for row in read_jsonl(prepared_sample / "train.jsonl")}
+    train = {(row["id"], row["kind"]): row for row in read_jsonl(prepared_sample / "train.jsonl")}  # a product has fact rows too
     test_ids = {row["id"] for row in read_jsonl(prepared_sample / "test.jsonl")}
     templates = [_plain(t).split("{title}") for t in read_heldout_templates()]
     for row in rows:
         if E.suite_of(row) != E.TRAINED:
-            assert row["id"] in test_ids and row["suite"] == row["kind"]
+            assert row["id"] in test_ids and row["suite"] == E.SUITE_OF_KIND.get(row["kind"], row["kind"])
             continue
-        trained = train[row["id"]]
-        assert trained["kind"] == "closed_book" and row["context"] is None
+        trained = train.get((row["id"], "closed_book"))
+        assert trained is not None and row["context"] is None
         assert row["training_question"] == trained["question"] != row["question"]
         assert answer_of(row) == answer_of(trained)  # the reference is the trained description
         asked = _plain(row["question"])
@@ -383,6 +383,190 @@ def test_a_damaged_split_is_one_sentence(tmp_path):
         E.load_questions(tmp_path, "test", 5)
 
 
+# ---- the factual suites: scores of answers we write, rows re-asked with held-out phrasings ----------
+
+AUTHOR = "Tessa Castillo is the author of more than 25 books on local history and the canals."
+
+
+def test_fact_answer_scores_want_the_words_the_citation_and_a_short_answer():
+    from productqa.fact_scores import fact_answer_scores
+
+    right = fact_answer_scores(AUTHOR + " [2]", "Tessa Castillo", 2)
+    assert right == {"right_words": True, "cited_right": True, "short": True, "answered_right": True,
+                     "false_refusal": False, "not_said": False}
+    wrong_name = fact_answer_scores(AUTHOR.replace("Castillo", "Castell") + " [2]", "Tessa Castillo", 2)
+    assert not wrong_name["right_words"] and wrong_name["cited_right"] and not wrong_name["answered_right"]
+    assert not fact_answer_scores(AUTHOR.replace("Castillo", "Castillon") + " [2]", "Tessa Castillo", 2)["right_words"]
+    forty = " ".join(["word"] * 38) + " Tessa Castillo [2]"  # 40 words besides the citation: still short
+    assert fact_answer_scores(forty, "Tessa Castillo", 2)["answered_right"]
+    too_long = fact_answer_scores("Well: " + forty, "Tessa Castillo", 2)
+    assert too_long["right_words"] and too_long["cited_right"] and not too_long["short"]
+    assert not too_long["answered_right"]
+    for uncited in (AUTHOR, AUTHOR + " [3]", "[2] " + AUTHOR):  # no citation, another record's, not at the end
+        scores = fact_answer_scores(uncited, "Tessa Castillo", 2)
+        assert scores["right_words"] and not scores["cited_right"] and not scores["answered_right"]
+    # case, punctuation and spacing aside; the citation is no part of the fact
+    assert fact_answer_scores("For AGES 0–3 ! [3]", "ages 0-3", 3)["answered_right"]
+    assert not fact_answer_scores("For ages 0 [3]", "ages 0-3", 3)["right_words"]
+    said_not = fact_answer_scores("The catalog record does not say who wrote it; it gives a review. [2]",
+                                  "Tessa Castillo", 2)
+    assert said_not["not_said"] and not said_not["answered_right"] and not said_not["false_refusal"]
+    refused = fact_answer_scores("That product is not in the catalog.", "Tessa Castillo", 2)
+    assert refused["false_refusal"] and not refused["not_said"] and not refused["answered_right"]
+
+
+RECORD = "Tarrant Hills Rides\nTwelve routes over the hills, with gradients and cafés along the way."
+
+
+def test_not_said_scores_want_the_sentence_and_no_word_from_elsewhere():
+    from productqa import facts
+    from productqa.fact_scores import not_said_scores
+
+    said = not_said_scores("The catalog record does not say who wrote it; it gives a general description. [2]",
+                           RECORD, 2)
+    assert said == {"says_not_said": True, "invents_nothing": True, "cited_right": True, "right": True,
+                    "false_refusal": False}
+    invented = not_said_scores("The catalog record does not say who wrote it; it gives the author, Tessa "
+                               "Castillo. [2]", RECORD, 2)
+    assert invented["says_not_said"] and not invented["invents_nothing"] and not invented["right"]
+    # the record's own words (title and description) and the number cited are no invention
+    assert not_said_scores("The catalog record does not say who wrote it; it gives twelve routes over the "
+                           "Tarrant hills. [2]", RECORD, 2)["right"]
+    counted = "The catalog record does not say how many pages it has; it gives record 2, a general description."
+    assert not_said_scores(counted + " [2]", RECORD, 2)["invents_nothing"]
+    assert not not_said_scores(counted + " [3]", RECORD, 3)["invents_nothing"]  # "2" is no number it cites
+    wrong_number = not_said_scores("The catalog record does not say its price; it gives a general description. [1]",
+                                   RECORD, 2)
+    assert wrong_number["right"] and not wrong_number["cited_right"]  # right in words, the citation reported apart
+    answered = not_said_scores("Twelve routes over the hills. [2]", RECORD, 2)
+    assert answered["invents_nothing"] and not answered["says_not_said"] and not answered["right"]
+    assert not not_said_scores("", RECORD, 2)["right"]
+    refused = not_said_scores("That product is not in the catalog.", RECORD, 2)
+    assert refused["false_refusal"] and not refused["right"]
+    # Portuguese: its sentence is as right, a word of neither the record nor the sentence as invented
+    portuguese = not_said_scores("O registro do catálogo não diz a cor; ele traz uma descrição geral. [1]", RECORD, 1)
+    assert portuguese["right"] and portuguese["cited_right"]
+    assert not not_said_scores("O registro do catálogo não diz a cor; ele é azul. [1]", RECORD, 1)["right"]
+    # the sentence 01_prepare teaches is right, in both languages
+    for language in facts.LANGUAGES:
+        reference = facts.not_said(facts.Asked("count", "recipes"), RECORD, language) + " [1]"
+        assert not_said_scores(reference, RECORD, 1)["right"], reference
+
+
+def test_factual_suites_score_canned_answers_as_fact_answers():
+    from productqa.metrics import values
+
+    fact = {"id": "B00000000D", "kind": "fact", "suite": "factual", "title": "Nine Guests",
+            "context": ["B00000000G", "B00000000D", "1000000002"],
+            "fact": {"kind": "setting", "noun": None, "language": "en", "words": "on a Scottish island"}}
+    answers = [RECORDS["B00000000D"] + " [2]",                      # right
+               RECORDS["B00000000D"] + " [1]",                      # the words, another record's number
+               "That product is not in the catalog.",               # a false refusal
+               "The catalog record does not say where it is set; it gives a general description. [2]"]
+    figures = values(E.suite_statistics("factual", [fact] * 4, {"answers": answers, "stopped": [True] * 3 + [False]},
+                                        RECORDS, None))
+    assert figures["answered_right"] == 0.25 and figures["right_words"] == 0.5 and figures["cited_right"] == 0.5
+    assert figures["false_refusal"] == 0.25 and figures["not_said"] == 0.25 and figures["stopped_fraction"] == 0.75
+    assert "rougeL" not in figures and "right_record" not in figures  # not scored as a grounded description
+
+    not_said = {"id": "B00000000G", "kind": "not_said", "suite": "unanswerable", "title": "Lodge Skillet",
+                "context": ["B00000000G", "B00000000D"], "fact": {"kind": "author", "noun": None, "language": "en",
+                                                                   "words": None}}
+    answers = ["The catalog record does not say who wrote it; it gives a general description. [1]",
+               "The catalog record does not say who wrote it; it is by Tessa Castillo. [1]",
+               "Tessa Castillo wrote it. [1]",
+               "The catalog record does not say who wrote it; it gives the Lodge skillet. [2]"]  # a title word
+    figures = values(E.suite_statistics("unanswerable", [not_said] * 4, {"answers": answers, "stopped": [True] * 4},
+                                        RECORDS, None))
+    assert figures["says_not_said"] == 0.75 and figures["invents_nothing"] == 0.5 and figures["right"] == 0.5
+    assert figures["cited_right"] == 0.75 and figures["false_refusal"] == 0.0
+
+    rows = [fact] * 4 + [not_said] * 4
+    common = {"stopped": [True] * 8, "new_tokens": [9] * 8, "loss": {"rows": [[1.0, 1]] * 8}}
+    base = {"answers": ["That product is not in the catalog."] * 8, **common}
+    tuned = {"answers": [RECORDS["B00000000D"] + " [2]"] * 4 + [answers[0]] * 4, **common}
+    out = E.suites(rows, base, tuned, RECORDS, None, resamples=200)
+    assert list(out) == ["factual", "unanswerable"]  # SUITES order
+    assert out["factual"]["delta"]["answered_right"] == 1.0 and out["unanswerable"]["delta"]["right"] == 1.0
+    assert out["factual"]["delta"]["false_refusal"] == -1.0
+
+
+def _phrasings(row: dict, which: str) -> set[str]:
+    """Every phrasing of the row's fact in `which` list of prompts/facts.yaml, about the row's product."""
+    from productqa import facts
+
+    fact = row["fact"]
+    noun = fact["noun"] or ""
+    if fact["language"] == "pt":
+        noun = facts.wording()["nouns"].get(noun, noun)
+    return {template.replace("{noun}", noun).replace("{title}", row["title"])
+            for template in facts.phrasings(fact["kind"], fact["language"], which)}
+
+
+def test_factual_suites_reask_held_out_rows_with_heldout_phrasings_only(prepared_sample):
+    rows, _ = E.load_questions(prepared_sample, "test", 50)
+    prepared = {(row["id"], row["kind"]): row for row in read_jsonl(prepared_sample / "test.jsonl")}
+    for row in rows:  # the fact rows are these suites' and no other's (the trained suite reads closed-book rows)
+        assert (E.suite_of(row) in E.FACT_SUITES) == (row["kind"] in ("fact", "not_said")), row
+    asked = [row for row in rows if E.suite_of(row) in E.FACT_SUITES]
+    assert len(asked) == sum(key[1] in ("fact", "not_said") for key in prepared)  # every one, up to --per-suite
+    assert {"earlier" in row for row in asked} == {True, False}  # follow-ups and questions naming the product
+    assert {row["fact"]["language"] for row in asked} == {"en", "pt"}
+    for row in asked:
+        original = prepared[(row["id"], row["kind"])]
+        follow = "earlier" in original
+        assert row["suite"] == E.SUITE_OF_KIND[row["kind"]] and row.get("earlier") == original.get("earlier")
+        assert row["prepared_question"] == original["question"] in _phrasings(row, "follow" if follow else "ask")
+        assert row["question"] in _phrasings(row, "follow_heldout" if follow else "ask_heldout")
+        assert row["question"] not in _phrasings(row, "ask") | _phrasings(row, "follow")
+        # the user turn is the row's own, the question aside: the same records, in the same order
+        before, _, after = original["conversations"][0]["value"].rpartition(original["question"])
+        assert row["conversations"][0]["value"] == before + row["question"] + after
+        assert row["context"] == original["context"] and answer_of(row) == answer_of(original)
+
+
+def test_a_fact_row_the_catalog_cannot_rebuild_is_one_sentence(prepared_sample):
+    from productqa.errors import UserError
+
+    row = next(row for row in read_jsonl(prepared_sample / "test.jsonl") if row["kind"] == "not_said")
+    assert E.reask_facts(prepared_sample, [row])[0]["suite"] == "unanswerable"
+    with pytest.raises(UserError, match="catalog.sqlite does not hold the records row"):
+        E.reask_facts(prepared_sample, [{**row, "context": row["context"][::-1]}])  # the records in another order
+
+
+def test_fact_follow_ups_are_retrieved_and_decided_as_follow_ups(prepared_sample):
+    rows, _ = E.load_questions(prepared_sample, "test", 50)
+    follow = [row for row in rows if E.suite_of(row) in E.FACT_SUITES and "earlier" in row]
+    # a follow-up names no product: its records are those its earlier question found
+    assert all(row["id"] in found for row, found in zip(follow, E.retrieve(prepared_sample, follow, 3)))
+    decided = E.decisions(prepared_sample, rows, 3, resamples=50)
+    for suite, name in (("factual", "factual_followups"), ("unanswerable", "unanswerable_followups")):
+        assert decided[name]["n"] == sum(E.suite_of(row) == suite for row in follow) > 0
+    assert decided["followup"]["n"] == sum(E.suite_of(row) == "followup" for row in rows)
+
+
+def test_report_describes_the_factual_suites(tmp_path):
+    eval_dir = fake_eval(tmp_path / "eval")
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    suite = {"n": 4, "base": {"answered_right": 0.0, "not_said": 0.5}, "finetuned": {"answered_right": 1.0,
+                                                                                     "not_said": 0.0},
+             "delta": {"answered_right": 1.0, "not_said": -0.5}, "ci": {"answered_right": [1.0, 1.0],
+                                                                        "not_said": [-1.0, 0.0]},
+             "significant": ["answered_right"]}
+    metrics["suites"]["factual"] = suite
+    metrics["suites"]["unanswerable"] = {**suite, "base": {"invents_nothing": 0.5}, "finetuned": {"invents_nothing": 1.0},
+                                         "delta": {"invents_nothing": 0.5}, "ci": {"invents_nothing": [0.0, 1.0]},
+                                         "significant": []}
+    (eval_dir / "metrics.json").write_text(json.dumps(metrics))
+    text = write_report(eval_dir).read_text()
+    assert "### Factual questions, held-out products" in text and "### Unanswerable facts, held-out products" in text
+    assert "| factual | 4 | answered right (the fact's words, cited right, short) | 0% | 100% | **+100 pts** ▲ |" in text
+    assert "| said the record does not say it (it does) | 50% | 0% | -50 pts ▲ | [-100, +0] pts |" in text
+    assert "| unanswerable | 4 | invents nothing" in text
+    order = [text.index(f"| {name} | ") for name in ("grounded", "factual", "unanswerable", E.TRAINED)]
+    assert order == sorted(order)
+
+
 # ---- the whole stage on a tiny run -----------------------------------------------------------------
 
 def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, private_cache, loaded, monkeypatch,
@@ -406,6 +590,8 @@ def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, priv
                                              "right_starred", "wrong_starred", "false_refusal"},
                 "absent": common | {"refused"}, E.TRAINED: common | text, "closed_book": common | text}
     expected["partial"] = expected["followup"] = expected["grounded"]  # answered from the record, like grounded
+    expected["factual"] = common | {"answered_right", "right_words", "cited_right", "short", "not_said", "false_refusal"}
+    expected["unanswerable"] = common | {"right", "says_not_said", "invents_nothing", "cited_right", "false_refusal"}
     for name, suite in metrics["suites"].items():
         assert set(suite["base"]) >= expected[name] and set(suite["finetuned"]) >= expected[name]
         assert set(suite["ci"]) == set(suite["delta"]) == set(suite["base"])
@@ -415,6 +601,7 @@ def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, priv
     assert metrics["retrieval"]["n"] == 2 * len(E.SUITES) and metrics["retrieval"]["k"] == 3
     decided = metrics["retrieval"]["decisions"]  # what the chat's code decides, before any model
     assert decided["partial"]["n"] == 2 and decided["followup"]["values"]["focus_kept"] == 1.0
+    assert set(decided) <= {"partial", *E.FOLLOWUP_DECISIONS.values()}
     assert set(metrics["retrieval"]["by_suite"]) == set(E.SUITES)
     assert metrics["base"]["cached"] is False
     assert metrics["base"]["loss"] != metrics["finetuned"]["loss"]  # the adapter was on for one, off for the other
@@ -425,7 +612,7 @@ def test_tiny_run_produces_every_file_and_reuses_the_base_answers(tiny_run, priv
     assert rows == sorted(rows)  # in reading order, not metrics.json's sorted keys
     assert "## Retrieval" in report and "tokens/s" in report and "![training loss](loss.png)" in report
     out = capsys.readouterr().out
-    assert "closed_book_trained (n=2)" in out and "retrieval (n=12)" in out and "report:" in out
+    assert "closed_book_trained (n=2)" in out and f"retrieval (n={2 * len(E.SUITES)})" in out and "report:" in out
     assert len(list((private_cache / "eval-base").glob("*.json"))) == 1
 
     monkeypatch.setattr(E, "load_models", lambda *args: loaded)  # the same run: skip loading it again
@@ -492,3 +679,9 @@ def test_shared_titles_counts_the_titles_the_chat_lists_whole(tmp_path):
     # Copper Kettle: two products (the third repeats the second's description but for punctuation), listed
     # whole; Night Ferry: one description under two uids, so one product, answered, not listed
     assert E.shared_titles(out, every, 3) == {"questions": 1, "listed_all": 1}
+    # a follow-up ("Who is it for?", or a fact asked as one) counts by the earlier question that named the title
+    turns = [{"from": "human", "value": "records..."}, {"from": "gpt", "value": "For cooks. [1]"}]
+    follow = {"id": "0001381246", "title": "Copper Kettle", "kind": "fact", "question": "Who is it for?",
+              "earlier": "Tell me about Copper Kettle.", "conversations": turns}
+    (tmp_path / "follow.jsonl").write_text(json.dumps(follow) + "\n" + json.dumps({**follow, "kind": "not_said"}) + "\n")
+    assert E.shared_titles(out, tmp_path / "follow.jsonl", 3) == {"questions": 1, "listed_all": 1}
