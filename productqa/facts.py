@@ -318,7 +318,7 @@ def language_of(question: str) -> str:
                              r"e a)\b|[çãõáíóúâêô]", question, re.I) else "en"
 
 
-def _noun(noun: str | None, language: str) -> str:
+def noun_in(noun: str | None, language: str) -> str:
     """What a count counts, in the language asked ("" for the other facts)."""
     if noun is None:
         return ""
@@ -330,11 +330,11 @@ def not_said(asked: Asked, description: str, language: str = "en") -> str:
     does state (those the precise rules find), or that it gives a general description."""
     data = wording()
     texts = data["kinds"][asked.kind][language]
-    what = texts["what"].format(noun=_noun(asked.noun, language))
+    what = texts["what"].format(noun=noun_in(asked.noun, language))
     given = []
     for found in stated(description):
         if found.kind != asked.kind:
-            phrase = data["kinds"][found.kind][language]["covers"].format(noun=_noun(found.noun, language))
+            phrase = data["kinds"][found.kind][language]["covers"].format(noun=noun_in(found.noun, language))
             if phrase not in given:
                 given.append(phrase)
     given = given[:3]
@@ -373,12 +373,12 @@ def all_asking_templates() -> Iterator[str]:
                 for template in data["kinds"][kind][language][which]:
                     nouns = list(NOUNS) if "{noun}" in template else [None]
                     for noun in nouns:
-                        yield template.replace("{noun}", _noun(noun, language))
+                        yield template.replace("{noun}", noun_in(noun, language))
 
 
 def question(asked: Asked, title: str | None, language: str, which: str, key: str, seed: int = 0) -> str:
     """One phrasing of the question (picked by a hash of key and seed), about `title` (None: a follow-up)."""
     options = phrasings(asked.kind, language, which)
     template = options[int(unit_hash("fact-question", str(seed), key) * len(options))]
-    template = template.replace("{noun}", _noun(asked.noun, language))
+    template = template.replace("{noun}", noun_in(asked.noun, language))
     return template if title is None else template.replace("{title}", title)

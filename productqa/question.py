@@ -26,7 +26,8 @@ def _fact_followups() -> list[str]:
     from productqa import facts
 
     try:
-        return [text.replace("{noun}", " ".join(facts.NOUNS)) for kind in facts.FACTS for language in facts.LANGUAGES
+        return [text.replace("{noun}", " ".join(facts.noun_in(noun, language) for noun in facts.NOUNS))
+                for kind in facts.FACTS for language in facts.LANGUAGES
                 for which in ("follow", "follow_heldout") for text in facts.phrasings(kind, language, which)]
     except UserError:  # no readable facts.yaml: the built-in words still read most follow-ups
         return []

@@ -496,9 +496,7 @@ def _phrasings(row: dict, which: str) -> set[str]:
     from productqa import facts
 
     fact = row["fact"]
-    noun = fact["noun"] or ""
-    if fact["language"] == "pt":
-        noun = facts.wording()["nouns"].get(noun, noun)
+    noun = facts.noun_in(fact["noun"], fact["language"])
     return {template.replace("{noun}", noun).replace("{title}", row["title"])
             for template in facts.phrasings(fact["kind"], fact["language"], which)}
 
