@@ -48,7 +48,7 @@ class Mix:
     partial_share: float = 0.15
     followup_share: float = 0.15
     fact_share: float = 1.0      # of products whose record states a fact (facts.stated): a factual row too
-    not_said_share: float = 0.2  # of products: a row asking a fact their record does not mention
+    not_said_share: float = 0.3  # of products: a row asking a fact their record does not mention
 
 
 def kind_of(uid: str, mix: Mix, seed: int) -> str:
@@ -76,12 +76,13 @@ class FactRow(NamedTuple):
 
 
 COUNTED = ("pages", "recipes", "stories", "pieces")  # what a not-said row asks a count of
+MAX_FACT_ROWS = 3  # "fact" rows a product gets at most, one a fact its record states
 
 
 def fact_rows(uid: str, description: str, mix: Mix, seed: int) -> list[FactRow]:
-    """The factual rows of a product besides its kind_of() row, decided by hashes of (seed, uid): one
-    "fact" row (a share `mix.fact_share` of the products whose record states a fact, the fact picked
-    among those stated), one "not_said" row (a share `mix.not_said_share`, the fact picked among those
+    """The factual rows of a product besides its kind_of() row, decided by hashes of (seed, uid): a
+    "fact" row for each fact its record states, up to MAX_FACT_ROWS (a share `mix.fact_share` of the
+    products whose record states one), one "not_said" row (a share `mix.not_said_share`, the fact picked among those
     the record does not mention at all: facts.mentions). A third of them are asked in Portuguese, half
     as follow-ups."""
     rows = []
@@ -93,9 +94,10 @@ def fact_rows(uid: str, description: str, mix: Mix, seed: int) -> list[FactRow]:
 
     if mix.fact_share and unit_hash("fact", key, uid) < mix.fact_share:
         found = facts.stated(description)
-        if found:
-            fact = found[int(unit_hash("fact-pick", key, uid) * len(found))]
-            rows.append(FactRow("fact", Asked(fact.kind, fact.noun), *manner("fact"), fact.excerpt, fact.words))
+        first = int(unit_hash("fact-pick", key, uid) * len(found)) if found else 0
+        for fact in (found[first:] + found[:first])[:MAX_FACT_ROWS]:  # each fact stated, up to MAX_FACT_ROWS
+            rows.append(FactRow("fact", Asked(fact.kind, fact.noun), *manner(f"fact-{fact.kind}-{fact.noun}"),
+                                fact.excerpt, fact.words))
     if mix.not_said_share and unit_hash("not-said", key, uid) < mix.not_said_share:
         noun = COUNTED[int(unit_hash("not-said-noun", key, uid) * len(COUNTED))]
         absent = [asked for asked in (Asked(kind, noun if kind == "count" else None) for kind in facts.FACTS)

@@ -89,9 +89,9 @@ class PrepareArgs:
     followup_share: float = field(default=0.15, metadata={
         "help": "share of questions asked as a follow-up, after an earlier one named the product"})
     fact_share: float = field(default=1.0, metadata={
-        "help": "share of products whose record states a fact (an author, ages, a count...) that also get a "
-                "factual question, answered with the record's sentence that states it"})
-    not_said_share: float = field(default=0.2, metadata={
+        "help": "share of products whose record states facts (an author, ages, a count...) that also get a "
+                "factual question about each (three at most), answered with the record's sentence that states it"})
+    not_said_share: float = field(default=0.3, metadata={
         "help": "share of products that also get a question about a fact their record does not mention "
                 "(answer: the catalog record does not say)"})
     # cleaning
