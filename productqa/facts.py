@@ -89,11 +89,12 @@ NAME = (rf"(?!(?:{_NOT_NAMES})\b){_NAME_WORD}(?:\s+(?:(?:de|da|van|von|der|del|l
 _NUMBER = (r"(?:\d{1,3}(?:,\d{3})+|\d+|(?<!the )(?<!or )(?<!and )(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
            r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds|a hundred|one hundred))")
 NOUNS = {  # what a count counts: the question's noun -> the words a record uses for it
-    "recipes": "recipes", "pages": r"pages|pp\.", "pieces": "pieces", "stories": "stories|tales",
-    "poems": "poems", "songs": "songs|tracks", "photographs": "photographs|photos|pictures",
-    "illustrations": "illustrations|drawings", "maps": "maps", "chapters": "chapters",
-    "activities": "activities", "projects": "projects", "essays": "essays", "puzzles": "puzzles",
-    "games": "games", "cards": "cards", "patterns": "patterns"}
+    "recipes": ("recipes",), "pages": ("pages", "pp."), "pieces": ("pieces",), "stories": ("stories", "tales"),
+    "poems": ("poems",), "songs": ("songs", "tracks"), "photographs": ("photographs", "photos", "pictures"),
+    "illustrations": ("illustrations", "drawings"), "maps": ("maps",), "chapters": ("chapters",),
+    "activities": ("activities",), "projects": ("projects",), "essays": ("essays",), "puzzles": ("puzzles",),
+    "games": ("games",), "cards": ("cards",), "patterns": ("patterns",)}
+_COUNTED_AS = {word: noun for noun, words in NOUNS.items() for word in words}  # "photos" -> "photographs"
 _NOUN_OF = {"photos": "photographs", "pictures": "photographs", "tales": "stories", "tracks": "songs",
             "drawings": "illustrations", "receitas": "recipes", "páginas": "pages", "paginas": "pages",
             "peças": "pieces", "histórias": "stories", "poemas": "poems", "músicas": "songs",
@@ -165,56 +166,93 @@ _RULES: dict[str, list[re.Pattern]] = {
         r"(?P<fact>[$£€]\s?\d+(?:[.,]\d\d)?)",)],
 }
 _BETWEEN = r"(?:(?!(?:or|of|and|to|in|the)\s)[\w-]+\s+){0,2}?"  # "200 delicious recipes", not "one or two pages"
-_COUNT = {noun: re.compile(rf"\b(?<!author of )(?:more than |over |nearly |almost |some |about |around |"
-                           rf"just under |well over )?(?P<fact>{_NUMBER}\s+{_BETWEEN}(?:{words}))"
-                           rf"(?!\w)", re.I)
-          for noun, words in NOUNS.items()}
+_COUNTS = re.compile(rf"\b(?<!author of )(?:more than |over |nearly |almost |some |about |around |just under |"
+                     rf"well over )?(?P<fact>{_NUMBER}\s+{_BETWEEN}(?P<thing>"
+                     rf"{'|'.join(re.escape(word) for word in _COUNTED_AS)}))(?!\w)", re.I)
 _OWN_TEXT = {"author", "illustrator", "audience", "setting", "count"}  # never read inside a review quote
 _WHOLE_TEXT = {"reviews"}
 FACTS = ("author", "illustrator", "audience", "count", "reviews", "setting", "size", "material", "colour", "price")
 
 
-def _count_rule(noun: str) -> re.Pattern:
-    rule = _COUNT.get(noun)
-    if rule is None:  # a noun not in NOUNS: the word itself, as asked
+# Words without which a kind's precise rules cannot fire (lower case): a description without any of them is
+# not searched for it. 01_prepare reads every record, so this keeps the rules to a fraction of its time.
+_NEEDS = {
+    "author": ("by ", "author", "writer", "novelist", "poet", "wrote", "written", "penned", "retold"),
+    "illustrator": ("illustrat", "pictures by", "drawings by", "artwork by"),
+    "audience": ("age", "grade", "gr.", "preschool", "pre-k", "prek", "kindergarten", "year", "perfect", "ideal",
+                 "designed", "written", "intended", "aimed", "recommended", "suitable", "great"),
+    "count": ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "one", "two", "three", "four", "five", "six", "seven",
+              "eight", "nine", "ten", "eleven", "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "sixty",
+              "seventy", "eighty", "ninety", "hundred"),
+    "reviews": ("\"", "'", "“", "‘", "--", "—", "–"),
+    "setting": ("set ", "takes place", "unfolds"),
+    "size": ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"),
+    "material": ("made ", "100%", "construction", "fabric", "body", "case", "frame", "upper", "shell", "lining",
+                 "handle", "base"),
+    "colour": ("colo", "comes in", "available in", "finish"),
+    "price": ("$", "£", "€"),
+}
+
+
+def _counts(sentence: str, noun: str | None) -> Iterator[tuple[str, re.Match]]:
+    """The counts a sentence states ("200 delicious recipes"), each with the noun it counts; only those of
+    `noun` when given (one outside NOUNS is looked for as the word itself)."""
+    if noun is not None and noun not in NOUNS:
         rule = re.compile(rf"\b(?P<fact>{_NUMBER}\s+{_BETWEEN}{re.escape(noun)})(?!\w)", re.I)
-    return rule
+        yield from ((noun, match) for match in rule.finditer(sentence))
+        return
+    for match in _COUNTS.finditer(sentence):
+        counted = _COUNTED_AS[match.group("thing").casefold()]
+        if noun is None or counted == noun:
+            yield counted, match
+
+
+def _found(kind: str, sentence: str, match: re.Match, noun: str | None) -> Found:
+    start, end = match.span("fact")
+    if kind in _WHOLE_TEXT:  # the quote and who said it
+        return Found(kind, excerpt(match.group(0).strip(), 0, end - start), match.group("fact").strip(), noun)
+    return Found(kind, excerpt(sentence, start, end), match.group("fact").strip(), noun)
+
+
+def _matches(asked: Asked, description: str, split: list[str]) -> Iterator[Found]:
+    """Every statement of the fact asked, sentence by sentence (`split`: the description's sentences)."""
+    lower = description.casefold()
+    if not any(word in lower for word in _NEEDS[asked.kind]):
+        return
+    # a review quote holds sentences of its own: its rules read the whole text
+    for sentence in [description] if asked.kind in _WHOLE_TEXT else split:
+        if asked.kind in _OWN_TEXT and _quoted(sentence):
+            continue
+        if asked.kind == "count":
+            yield from (_found("count", sentence, match, noun) for noun, match in _counts(sentence, asked.noun))
+            continue
+        for rule in _RULES[asked.kind]:
+            match = rule.search(sentence)
+            if match:
+                yield _found(asked.kind, sentence, match, None)
+                break
 
 
 def find(asked: Asked | str, description: str) -> Found | None:
     """The first sentence of the description that states the fact asked, cut to MAX_WORDS words, and
     the fact's words in it; None when no rule fires (the record may still say it: see mentions())."""
     asked = Asked(asked) if isinstance(asked, str) else asked
-    if asked.kind == "count":
-        rules = [_count_rule(asked.noun)] if asked.noun else list(_COUNT.values())
-    else:
-        rules = _RULES[asked.kind]
-    # a review quote holds sentences of its own: its rules read the whole text
-    for sentence in [description] if asked.kind in _WHOLE_TEXT else sentences(description):
-        if asked.kind in _OWN_TEXT and _quoted(sentence):
-            continue
-        for rule in rules:
-            match = rule.search(sentence)
-            if match:
-                noun = asked.noun
-                if asked.kind == "count" and noun is None:
-                    noun = next(n for n, r in _COUNT.items() if r is rule)
-                start, end = match.span("fact")
-                if asked.kind in _WHOLE_TEXT:  # the quote and who said it
-                    return Found(asked.kind, excerpt(match.group(0).strip(), 0, end - start),
-                                 match.group("fact").strip(), noun)
-                return Found(asked.kind, excerpt(sentence, start, end), match.group("fact").strip(), noun)
-    return None
+    return next(_matches(asked, description, sentences(description)), None)
 
 
 def stated(description: str) -> list[Found]:
-    """Every fact the precise rules find in the description, one per kind (count: per noun)."""
+    """Every fact the precise rules find in the description: the first statement of each kind (of a
+    count, of each noun)."""
+    split = sentences(description)
     found = []
     for kind in FACTS:
         if kind == "count":
-            found += [f for noun in NOUNS if (f := find(Asked("count", noun), description))]
-        elif f := find(kind, description):
-            found.append(f)
+            nouns: dict[str, Found] = {}
+            for fact in _matches(Asked("count"), description, split):
+                nouns.setdefault(fact.noun, fact)
+            found += nouns.values()
+        elif fact := next(_matches(Asked(kind), description, split), None):
+            found.append(fact)
     return found
 
 
@@ -252,8 +290,8 @@ def mentions(asked: Asked | str, description: str) -> bool:
     only where it has none. A count mentions its noun, or any number of things."""
     asked = Asked(asked) if isinstance(asked, str) else asked
     if asked.kind == "count":
-        words = NOUNS.get(asked.noun, re.escape(asked.noun or "")) if asked.noun else "|".join(NOUNS.values())
-        return bool(re.search(rf"\b(?:{words}|number of|count)(?!\w)", description, re.I))
+        words = NOUNS.get(asked.noun, (asked.noun,)) if asked.noun else tuple(_COUNTED_AS)
+        return bool(re.search(rf"\b(?:{'|'.join(map(re.escape, words))}|number of|count)(?!\w)", description, re.I))
     return bool(_MENTIONS[asked.kind].search(description))
 
 
