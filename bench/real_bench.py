@@ -197,7 +197,8 @@ def judge_fact(item: dict, turn, catalog) -> dict:
         scores = fact_scores.fact_answer_scores(turn.assistant, item["words"], number)
     else:
         record = catalog.get(item["uid"])
-        scores = fact_scores.not_said_scores(turn.assistant, f"{record.title}\n{record.description}", number)
+        scores = fact_scores.not_said_scores(turn.assistant, f"{record.title}\n{record.description}", number,
+                                             item["question"])
     return {**scores, "found": turn.grounded and number > 0, "words_count": len(turn.assistant.split()),
             "stopped": turn.ended}
 

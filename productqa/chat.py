@@ -161,20 +161,24 @@ def format_candidates(candidates: list) -> str:
 
 
 class RefusalBan:
-    """A llama.cpp logits processor that keeps the model from starting its answer with the not-in-catalog
-    sentence: used when code has found the product by its title, so the product is in the catalog and a
-    refusal would be false. Only that exact token sequence is blocked (its next token, while the answer
-    so far is a prefix of it); every other answer stays as likely as before."""
+    """A llama.cpp logits processor that keeps the model from starting its answer with a sentence code
+    knows is wrong: the not-in-catalog sentence when code has found the product by its title (the product
+    is in the catalog, a refusal would be false), and the opening of "The catalog record does not say ..."
+    when the question asks for no one fact ("Tell me about X": the record always answers it). Only those
+    exact token sequences are blocked (each one's next token, while the answer so far is a prefix of it);
+    every other answer stays as likely as before."""
 
-    def __init__(self, refusal: list[int]):
-        self.refusal, self.start = refusal, None
+    def __init__(self, *sequences: list[int]):
+        self.sequences, self.start = [list(s) for s in sequences if s], None
 
     def __call__(self, input_ids, scores):
         if self.start is None:
             self.start = len(input_ids)  # the first call sees the prompt only
         done = len(input_ids) - self.start
-        if done < len(self.refusal) and list(input_ids[self.start:]) == self.refusal[:done]:
-            scores[self.refusal[done]] = -float("inf")
+        so_far = list(input_ids[self.start:])
+        for banned in self.sequences:
+            if done < len(banned) and so_far == banned[:done]:
+                scores[banned[done]] = -float("inf")
         return scores
 
 
@@ -520,10 +524,14 @@ class ChatSession:
             return None
         return question, [dataclasses.replace(chosen, match=chosen.match or "picked")] + neighbours[:self.k - 1]
 
-    def _refusal_ban(self, llm) -> RefusalBan:
+    def _refusal_ban(self, llm, question: str) -> RefusalBan:
+        """The refusal banned; and "the record does not say" too when the question asks for no one fact."""
         if id(llm) not in self._refusals:
-            self._refusals[id(llm)] = list(llm.tokenize(grounded.not_in_catalog().encode("utf-8"), add_bos=False))
-        return RefusalBan(self._refusals[id(llm)])
+            tokens = lambda text: list(llm.tokenize(text.encode("utf-8"), add_bos=False))  # noqa: E731
+            self._refusals[id(llm)] = (tokens(grounded.not_in_catalog()),
+                                       [tokens(opening) for opening in facts.not_said_openings()])
+        refusal, not_said = self._refusals[id(llm)]
+        return RefusalBan(refusal, *(not_said if facts.asked_fact(question) is None else ()))
 
     def _base_answer(self, turn: Turn, flag: CtrlC) -> Turn:
         """The base model's answer to exactly the fine-tuned model's messages; Ctrl-C skips to the next."""
@@ -604,7 +612,7 @@ class ChatSession:
         max_tokens = max(1, min(self.max_tokens, self.n_ctx - turn.prompt_tokens - 1))
         pieces, first, finish = [], None, None
         # the product was found by its title: it is in the catalog, so the model may not say it is not
-        ban = {"logits_processor": [self._refusal_ban(llm)]} if turn.grounded and self.ban_refusals else {}
+        ban = {"logits_processor": [self._refusal_ban(llm, turn.user)]} if turn.grounded and self.ban_refusals else {}
         chunks = llm.create_chat_completion(
             turn.messages, stream=True, temperature=self.temperature, top_p=self.top_p,
             max_tokens=max_tokens, stop=self.stop, **ban)

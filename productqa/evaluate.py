@@ -463,7 +463,8 @@ def fact_answer_scores(suite: str, row: dict, answer: str, records: dict) -> dic
     number = row["context"].index(row["id"]) + 1
     if suite == "factual":
         return fact_scores.fact_answer_scores(answer, row["fact"]["words"], number)
-    return fact_scores.not_said_scores(answer, f"{row['title']}\n{records[row['id']]}", number)
+    return fact_scores.not_said_scores(answer, f"{row['title']}\n{records[row['id']]}", number,
+                                       row.get("question", ""))
 
 
 def suites(rows: list[dict], base: dict, tuned: dict, records: dict, embedder, resamples: int = 2000,

@@ -52,13 +52,16 @@ def not_said_vocabulary() -> frozenset[str]:
     return frozenset(word for text in texts for word in words_of(re.sub(r"\{\w+\}", " ", text)))
 
 
-def invents_nothing(answer: str, record_text: str, number: int) -> bool:
+def invents_nothing(answer: str, record_text: str, number: int, question: str = "") -> bool:
     """Every word of the answer, the closing citation aside, is a word of the record (`record_text`: its
     title and description), of the not-said sentence's wording (not_said_vocabulary) or the number cited:
-    a not-said answer that names an author, a price or an age did not get it from the record. An empty
-    answer invents nothing (it is scored wrong by says_not_said)."""
+    a not-said answer that names an author, a price or an age did not get it from the record. The part
+    that says what the record does not say (up to the first ";") may also restate the `question`'s words
+    ("does not say which colors it comes in"); what it says the record gives may not. An empty answer
+    invents nothing (it is scored wrong by says_not_said)."""
     allowed = not_said_vocabulary() | set(words_of(record_text)) | {str(number)}
-    return set(words_of(grounded.strip_citations(answer))) <= allowed
+    what, _, given = grounded.strip_citations(answer).partition(";")
+    return (set(words_of(what)) <= allowed | set(words_of(question))) and set(words_of(given)) <= allowed
 
 
 def fact_answer_scores(answer: str, words: str, number: int) -> dict[str, bool]:
@@ -71,11 +74,11 @@ def fact_answer_scores(answer: str, words: str, number: int) -> dict[str, bool]:
             "not_said": facts.is_not_said(answer)}
 
 
-def not_said_scores(answer: str, record_text: str, number: int) -> dict[str, bool]:
+def not_said_scores(answer: str, record_text: str, number: int, question: str = "") -> dict[str, bool]:
     """The scores of an answer to a question the record does not answer: `record_text` is the record's
-    title and description, `number` its place among those shown. right: says the record does not say it
-    and invents nothing; cited_right is reported beside it (the record it read)."""
+    title and description, `number` its place among those shown, `question` what was asked. right: says
+    the record does not say it and invents nothing; cited_right is reported beside it (the record it read)."""
     scores = {"says_not_said": facts.is_not_said(answer),
-              "invents_nothing": invents_nothing(answer, record_text, number)}
+              "invents_nothing": invents_nothing(answer, record_text, number, question)}
     return {**scores, "cited_right": cites_only(answer, number), "right": all(scores.values()),
             "false_refusal": grounded.is_refusal(answer)}

@@ -385,15 +385,19 @@ def not_said(asked: Asked, description: str, language: str = "en") -> str:
     return data["not_said"][language].format(what=what, covers=covers)
 
 
+def not_said_openings() -> list[str]:
+    """How the not-said sentence opens, in each language ("The catalog record does not say")."""
+    return [text.split("{what}")[0].strip() for text in wording()["not_said"].values()]
+
+
 @functools.lru_cache(maxsize=None)
-def _not_said_openings() -> tuple[str, ...]:
-    return tuple(re.sub(r"\W+", " ", text.split("{what}")[0]).strip().casefold()
-                 for text in wording()["not_said"].values())
+def _plain_openings() -> tuple[str, ...]:
+    return tuple(re.sub(r"\W+", " ", text).strip().casefold() for text in not_said_openings())
 
 
 def is_not_said(answer: str) -> bool:
     """The answer says the record does not state what was asked (in any language of facts.yaml)."""
-    return re.sub(r"\W+", " ", answer).strip().casefold().startswith(_not_said_openings())
+    return re.sub(r"\W+", " ", answer).strip().casefold().startswith(_plain_openings())
 
 
 def phrasings(kind: str, language: str, which: str) -> list[str]:

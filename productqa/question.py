@@ -63,7 +63,7 @@ long length price cost edition editions format paperback hardcover hardback kind
 publication year date age ages old kids children child readers reader level suitable best plot story characters
 subject topic recipes chapters tracks songs runtime minutes cast director starring artist narrator narrated read
 size dimensions weight colour color colours colors material language languages series volume sequel many much
-else other review rating summary
+else other review rating summary everything full
 autor autora escreveu escrito páginas pagina preço edição idade crianças editora ano tamanho cor idioma série
 volume história enredo leitores ele ela eles elas dele dela deles delas""") | _words(" ".join(_fact_followups()))
 PIVOTS = _words("""about describe describing is know wrote explain summarize called named titled whats

@@ -105,6 +105,7 @@ class ScriptedLlm:
 
     def create_chat_completion(self, messages, stream, **kwargs):
         self.calls.append(messages)
+        self.kwargs = kwargs
         words = self.answer.split(" ")
         chunks = [{"choices": [{"delta": {"content": w + (" " if i < len(words) - 1 else "")}, "finish_reason": None}]}
                   for i, w in enumerate(words)]
@@ -274,6 +275,33 @@ def test_refusal_ban_blocks_only_the_refusal():
     assert ban(np.array(prompt + [5]), np.zeros(10))[6] == -np.inf  # still on the refusal's path (forced, say)
     assert np.isfinite(ban(np.array(prompt + [4]), np.zeros(10))).all()  # another answer: nothing blocked
     assert np.isfinite(ban(np.array(prompt + [5, 6, 7]), np.zeros(10))).all()
+
+
+def test_refusal_ban_blocks_each_banned_opening():
+    import numpy as np
+
+    from productqa.chat import RefusalBan
+
+    ban = RefusalBan([5, 6, 7], [5, 8], [9])
+    prompt = [1, 2, 3]
+    scores = ban(np.array(prompt), np.zeros(10))
+    assert scores[5] == scores[9] == -np.inf and np.isfinite(np.delete(scores, [5, 9])).all()
+    after = ban(np.array(prompt + [5]), np.zeros(10))  # on two banned paths at once
+    assert after[6] == after[8] == -np.inf and np.isfinite(np.delete(after, [6, 8])).all()
+
+
+def test_the_not_said_opening_is_banned_only_when_the_question_asks_no_fact(catalog_path, sample_titles):
+    from productqa import facts
+    from productqa.catalog import Catalog
+
+    _, title = sample_titles[0]
+    session, llm, _ = scripted_session("an answer [1]", Catalog(catalog_path))
+    session.ask(f'Tell me about "{title}"')
+    banned = llm.kwargs["logits_processor"][0].sequences
+    openings = [opening.encode("utf-8").split() for opening in facts.not_said_openings()]
+    assert len(banned) == 1 + len(openings) and all(opening in banned for opening in openings)
+    session.ask("Who wrote it?")  # a fact: the record may well not say it
+    assert llm.kwargs["logits_processor"][0].sequences == banned[:1]  # the refusal only
 
 
 def test_a_product_not_in_the_catalog_is_refused_without_the_model(catalog_path):
