@@ -53,15 +53,18 @@ def not_said_vocabulary() -> frozenset[str]:
 
 
 def invents_nothing(answer: str, record_text: str, number: int, question: str = "") -> bool:
-    """Every word of the answer, the closing citation aside, is a word of the record (`record_text`: its
-    title and description), of the not-said sentence's wording (not_said_vocabulary) or the number cited:
-    a not-said answer that names an author, a price or an age did not get it from the record. The part
-    that says what the record does not say (up to the first ";") may also restate the `question`'s words
-    ("does not say which colors it comes in"); what it says the record gives may not. An empty answer
-    invents nothing (it is scored wrong by says_not_said)."""
-    allowed = not_said_vocabulary() | set(words_of(record_text)) | {str(number)}
+    """Nothing the answer states comes from outside the record (`record_text`: its title and description).
+    What it says the record gives (after the first ";") uses only the record's words, the not-said
+    sentence's wording (not_said_vocabulary) and the number cited: a not-said answer that names an author,
+    a price or an age did not get it from the record. The part that says what the record does not say
+    restates the question in words of its own ("whether it is suitable for children", "a sua dimensão"):
+    there, a claim is a number or a capitalized name that neither the record nor the `question` has. An
+    empty answer invents nothing (it is scored wrong by says_not_said)."""
+    known = not_said_vocabulary() | set(words_of(record_text)) | {str(number)}
     what, _, given = grounded.strip_citations(answer).partition(";")
-    return (set(words_of(what)) <= allowed | set(words_of(question))) and set(words_of(given)) <= allowed
+    claims = re.findall(r"\b(?:\d+|[A-Z][\w'’-]*)", what.split(" ", 1)[1] if " " in what else "")
+    restated = known | set(words_of(question))
+    return set(words_of(given)) <= known and all(set(words_of(claim)) <= restated for claim in claims)
 
 
 def fact_answer_scores(answer: str, words: str, number: int) -> dict[str, bool]:

@@ -687,3 +687,21 @@ def test_shared_titles_counts_the_titles_the_chat_lists_whole(tmp_path):
               "earlier": "Tell me about Copper Kettle.", "conversations": turns}
     (tmp_path / "follow.jsonl").write_text(json.dumps(follow) + "\n" + json.dumps({**follow, "kind": "not_said"}) + "\n")
     assert E.shared_titles(out, tmp_path / "follow.jsonl", 3) == {"questions": 1, "listed_all": 1}
+
+
+def test_a_not_said_answer_may_restate_the_question_but_not_add_a_name_or_a_number():
+    from productqa.fact_scores import not_said_scores
+
+    record = "Title X\nA story about a farm and its animals, told by the farm cat."
+    restated = ("The catalog record does not say which colors it comes in; it gives a general description. [2]",
+                "Which colors does X come in?")
+    portuguese = ("O registro do catálogo não diz a sua dimensão; ele traz uma descrição geral. [2]",
+                  "Quais são as dimensões de X?")
+    for answer, question in (restated, portuguese):
+        assert not_said_scores(answer, record, 2, question)["right"], answer
+    named = "The catalog record does not say whether Tessa Castillon wrote it; it gives a general description. [2]"
+    counted = "The catalog record does not say if it has 300 pages; it gives a general description. [2]"
+    given = "The catalog record does not say who wrote it; it gives the author, Tessa Castillon. [2]"
+    for answer in (named, counted, given):
+        assert not not_said_scores(answer, record, 2, "Who wrote X? How many pages?")["invents_nothing"], answer
+    assert not_said_scores(named, record, 2, "Did Tessa Castillon write X?")["invents_nothing"]  # the user's name
