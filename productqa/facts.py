@@ -336,6 +336,7 @@ def asked_fact(question: str) -> Asked | None:
 
 @functools.lru_cache(maxsize=None)
 def wording() -> dict:
+    """prompts/facts.yaml, read once: a file that cannot be read, or lacks a fact, is one sentence."""
     import yaml
     from productqa.errors import UserError
 
@@ -344,16 +345,12 @@ def wording() -> dict:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise UserError(f"cannot read {path}: {err}") from None
-    missing = [kind for kind in FACTS if kind not in data.get("kinds", {})]
+    if not isinstance(data, dict) or not isinstance(data.get("kinds"), dict):
+        raise UserError(f"{path} should map not_said, covers_nothing, and, nouns and kinds (see its comments)")
+    missing = [kind for kind in FACTS if kind not in data["kinds"]]
     if missing:
         raise UserError(f"{path} has no wording for the fact(s) {', '.join(missing)}")
     return data
-
-
-def language_of(question: str) -> str:
-    """"pt" for a question in Portuguese (one of its frame words), else "en"."""
-    return "pt" if re.search(r"\b(?:quem|quant[oa]s?|qual|quais|onde|para|sobre|é|são|de que|o que|como|e as|e o|"
-                             r"e a)\b|[çãõáíóúâêô]", question, re.I) else "en"
 
 
 def noun_in(noun: str | None, language: str) -> str:
