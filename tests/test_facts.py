@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from productqa import facts
+from productqa import facts, grounded
 from productqa.facts import Asked
 from productqa.raft import Mix, fact_rows
 
 HAND_CHECKED = Path(__file__).parent / "data" / "sample_fact_questions.json"
 
 
-def norm(text: str) -> str:
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in text.casefold()).split())
+norm = grounded.plain  # casefolded, punctuation and spacing aside
 
 
 # (fact, text, the fact's words or None: the rule must not fire)
