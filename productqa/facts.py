@@ -276,7 +276,7 @@ _MENTIONS = {kind: re.compile(p, 0 if kind in ("author", "setting") else re.I) f
     "setting": r"(?i:\b(?:set|setting|takes? place|unfolds|located|village|town|city|country|countries|island|"
                r"kingdom|world|century|war|era|period|planet|where)\b)|\b(?:in|on|at|across|through) (?:the )?"
                r"[A-Z][a-z]+|\b1\d{3}s?\b",
-    "size": rf"\b(?:sizes?|dimensions?|inch|inches|cm|mm|feet|foot|ft|meters?|metres?|tall|wide|long|length|height|"
+    "size": r"\b(?:sizes?|dimensions?|inch|inches|cm|mm|feet|foot|ft|meters?|metres?|tall|wide|long|length|height|"
             r"width|large|small|big|mini|miniature|compact|oversized?|pocket|measures?|measuring|pp|pages)\b|"
             r"\d\s*(?:x|×)\s*\d|\d\s*\"",
     "material": rf"\b(?:made|material|materials|fabric|construction|constructed|crafted|{MATERIALS})\b",

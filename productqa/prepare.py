@@ -576,7 +576,6 @@ class RowJob:
     def followup(self, uid: str) -> bytes:
         return escaped(pick_template(self.followups, uid, self.seed))
 
-
     def fact_line(self, index: int, uid: str, product: list[bytes], fact: FactRow) -> bytes:
         """The JSON line of a factual row (raft.fact_rows): the product among its distractors, as its
         grounded row shows them, asked the fact by its title or as a follow-up to a question that named it.
