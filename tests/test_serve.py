@@ -24,7 +24,8 @@ openai = pytest.importorskip("openai")
 ollama = pytest.importorskip("ollama")
 
 # a question that fits the server's 4096-token context alone, but not with the product's record
-LONG = 'Tell me about "The Backyard Chicken Handbook".' + " Please" * 3950
+# fits the prompt room alone with the system prompt, not with the product's record (sized to prompts/system.txt)
+LONG = 'Tell me about "The Backyard Chicken Handbook".' + " Please" * 3900
 
 
 @pytest.fixture(scope="module")
