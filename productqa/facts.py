@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from productqa import grounded
 from productqa.hashing import unit_hash
 from productqa.paths import PROMPTS
 
@@ -389,12 +390,12 @@ def not_said_openings() -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _plain_openings() -> tuple[str, ...]:
-    return tuple(re.sub(r"\W+", " ", text).strip().casefold() for text in not_said_openings())
+    return tuple(grounded.plain(text) for text in not_said_openings())
 
 
 def is_not_said(answer: str) -> bool:
     """The answer says the record does not state what was asked (in any language of facts.yaml)."""
-    return re.sub(r"\W+", " ", answer).strip().casefold().startswith(_plain_openings())
+    return grounded.plain(answer).startswith(_plain_openings())
 
 
 def phrasings(kind: str, language: str, which: str) -> list[str]:
